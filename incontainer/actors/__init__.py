@@ -1,0 +1,1 @@
+"""Container actors and the sandboxes behind them (WASM and gVisor)."""

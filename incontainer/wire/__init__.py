@@ -1,0 +1,1 @@
+"""Generated protobuf messages of the ``incontainer.v1`` schema (incontainer_pb2)."""
