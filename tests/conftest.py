@@ -1,0 +1,70 @@
+"""Fixtures shared by the whole suite: a real redis-server and a local Ray."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+
+from incontainer._util.redis_server import RedisServer, find_redis_server  # noqa: E402
+
+
+def require_program(name: str) -> str:
+    """Return the path of ``name`` or skip the test, naming the program."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} not installed")
+    return path
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server with AOF on, on a free 127.0.0.1 port."""
+    if find_redis_server() is None:
+        pytest.skip("redis-server not installed")
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """URL of the session redis-server, flushed after each test."""
+    import redis
+
+    yield redis_server.url
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def fresh_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test alone, for tests that kill or restart it."""
+    if find_redis_server() is None:
+        pytest.skip("redis-server not installed")
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """A real local Ray on 127.0.0.1 for this test session.
+
+    It advertises the custom resource ``gvisor`` when runsc is installed, as
+    the embedded default does.
+    """
+    import ray
+
+    from incontainer._util.ray_local import init_ray
+
+    resources = {"gvisor": 1000.0} if shutil.which("runsc") else {}
+    init_ray(num_cpus=4, resources=resources, namespace="incontainer-test")
+    yield
+    ray.shutdown()
