@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 from incontainer._util.redis_server import RedisServer, find_redis_server  # noqa: E402
 

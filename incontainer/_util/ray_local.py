@@ -6,9 +6,25 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["NAMESPACE", "init_ray"]
+__all__ = ["NAMESPACE", "configure_loopback_env", "init_ray"]
 
 NAMESPACE = "incontainer"
+
+
+def configure_loopback_env() -> None:
+    """Make Ray started from this process use 127.0.0.1 and send no usage data.
+
+    Ray resolves "127.0.0.1" to the host's routable address unless
+    ``ENABLE_RAY_CLUSTER`` is off, which Ray reads from
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` when ``ray_constants`` is imported
+    (Ray 2.60, ``ray._private.services.get_node_ip_address``). The constant
+    is also set directly in case Ray was imported before this call.
+    """
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def init_ray(
@@ -24,7 +40,7 @@ def init_ray(
     dashboard off. Returns the address information from ``ray.init``; when
     Ray is already initialised in this process it is reused as it is.
     """
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    configure_loopback_env()
     import ray
 
     if ray.is_initialized():
@@ -44,7 +60,12 @@ def init_ray(
         )
         # Ray workers inherit the driver's environment; this keeps them quiet
         # about usage statistics too.
-        kwargs["runtime_env"] = {"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}}
+        kwargs["runtime_env"] = {
+            "env_vars": {
+                "RAY_USAGE_STATS_ENABLED": "0",
+                "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+            }
+        }
     else:
         kwargs["address"] = address
     info = ray.init(**kwargs)
