@@ -107,7 +107,9 @@ def check_env(field_name: str, env: Mapping[str, str]) -> dict[str, str]:
         if not isinstance(key, str) or not _ENV_NAME_RE.match(key):
             raise _invalid(f"{field_name} name", key, "expected [A-Za-z_][A-Za-z0-9_]*")
         if not isinstance(value, str) or "\0" in value:
-            raise _invalid(f"{field_name}[{key}]", value, "expected a string without NUL")
+            raise _invalid(
+                f"{field_name}[{key}]", value, "expected a string without NUL"
+            )
     return dict(env)
 
 
@@ -195,7 +197,9 @@ class ContainerConfig:
         known = {"name", "environment", "resources", "mounts", "env"}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise _invalid("config", unknown[0], f"unknown field; known: {sorted(known)}")
+            raise _invalid(
+                "config", unknown[0], f"unknown field; known: {sorted(known)}"
+            )
         environment = data.get("environment", "client")
         if isinstance(environment, Mapping):
             environment = environment.get("type", "client")
@@ -236,7 +240,11 @@ class SecurityContext:
     isolation_level: IsolationLevel = IsolationLevel.STANDARD
 
     def __post_init__(self) -> None:
-        if not isinstance(self.user_id, str) or not self.user_id or "\0" in self.user_id:
+        if (
+            not isinstance(self.user_id, str)
+            or not self.user_id
+            or "\0" in self.user_id
+        ):
             raise _invalid("user_id", self.user_id, "expected a non-empty string")
         if isinstance(self.permissions, str) or not isinstance(
             self.permissions, Sequence | frozenset | set
@@ -246,7 +254,9 @@ class SecurityContext:
         unknown = sorted(perms - PERMISSIONS)
         if unknown:
             raise _invalid(
-                "permissions", unknown[0], f"unknown permission; known: {sorted(PERMISSIONS)}"
+                "permissions",
+                unknown[0],
+                f"unknown permission; known: {sorted(PERMISSIONS)}",
             )
         object.__setattr__(self, "permissions", perms)
         level = _enum_value(IsolationLevel, "isolation_level", self.isolation_level)

@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "BackendUnavailableError",
     "CapacityError",
+    "CheckpointError",
     "ConflictError",
     "ContainerNotFoundError",
     "ExecutionLimitError",
@@ -21,16 +22,35 @@ __all__ = [
     "JobsFileError",
     "OutOfFuelError",
     "OutOfMemoryError",
+    "PatchError",
     "PolicyViolationError",
     "SandboxError",
+    "StateKeyNotFoundError",
     "StoreUnavailableError",
     "TimedOutError",
     "TooManyProcessesError",
+    "VersionNotRetainedError",
 ]
 
 
+def _rebuild(
+    cls: type[BaseException], args: tuple[object, ...], state: dict[str, object]
+) -> BaseException:
+    error = cls.__new__(cls)
+    BaseException.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
 class IncontainerError(Exception):
-    """Root of every error raised by incontainer."""
+    """Root of every error raised by incontainer.
+
+    Errors cross process boundaries (Ray actors raise them in workers), so
+    pickling keeps every attribute instead of calling ``__init__`` again.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 class InvalidInputError(IncontainerError, ValueError):
@@ -44,6 +64,43 @@ class InvalidInputError(IncontainerError, ValueError):
         super().__init__(message)
         self.field = field
         self.value = value
+
+
+class PatchError(InvalidInputError):
+    """A JSON Patch (RFC 6902) is malformed or one of its operations failed.
+
+    ``op_index`` is the 0-based index of the operation at fault (-1 when the
+    patch as a whole is malformed), ``path`` its JSON Pointer and ``key`` the
+    state key it was applied to, when there is one. The patch was applied
+    atomically, so nothing changed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        op_index: int = -1,
+        path: str = "",
+        key: str = "",
+        value: object = None,
+    ):
+        super().__init__(message, field="patch", value=value)
+        self.op_index = op_index
+        self.path = path
+        self.key = key
+
+
+class VersionNotRetainedError(InvalidInputError):
+    """A state version older than the patch log keeps was requested.
+
+    ``version`` is the requested version and ``oldest_version`` the oldest one
+    that can still be read; raise the log retention to keep more.
+    """
+
+    def __init__(self, message: str, *, version: int, oldest_version: int):
+        super().__init__(message, field="version", value=version)
+        self.version = version
+        self.oldest_version = oldest_version
 
 
 class JobsFileError(InvalidInputError):
@@ -71,6 +128,21 @@ class ContainerNotFoundError(IncontainerError, KeyError):
 
     def __str__(self) -> str:
         # KeyError would otherwise wrap the message in quotes.
+        return str(self.args[0])
+
+
+class StateKeyNotFoundError(IncontainerError, KeyError):
+    """The container ``container_id`` holds no state under ``key``."""
+
+    def __init__(self, container_id: str, key: str):
+        super().__init__(
+            f"state key {key!r} not found in container {container_id!r}: write it "
+            "with update_state() first"
+        )
+        self.container_id = container_id
+        self.key = key
+
+    def __str__(self) -> str:
         return str(self.args[0])
 
 
@@ -114,6 +186,19 @@ class ConflictError(IncontainerError):
 
 class StoreUnavailableError(IncontainerError):
     """The state store (Redis) could not be reached; retrying later may work."""
+
+
+class CheckpointError(IncontainerError):
+    """A checkpoint is missing parts or failed checksum verification.
+
+    ``checkpoint_id`` names it. A failed checkpoint is deleted, not reported
+    as done; take a new one.
+    """
+
+    def __init__(self, message: str, *, container_id: str, checkpoint_id: str):
+        super().__init__(message)
+        self.container_id = container_id
+        self.checkpoint_id = checkpoint_id
 
 
 class BackendUnavailableError(IncontainerError):

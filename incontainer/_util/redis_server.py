@@ -7,7 +7,6 @@ on loopback, on a port picked free at start.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -31,9 +30,7 @@ def free_port() -> int:
 
 def find_redis_server() -> str | None:
     """Return the path of ``redis-server`` or None when it is not installed."""
-    return shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
-    )
+    return shutil.which("redis-server")
 
 
 class RedisServer:

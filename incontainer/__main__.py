@@ -1,0 +1,5 @@
+"""Allow ``python -m incontainer``."""
+
+from incontainer.cli import main
+
+main()

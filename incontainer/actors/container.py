@@ -1,0 +1,376 @@
+"""ContainerActor: one Ray actor per container, owning its sandbox.
+
+The actor holds the container's lifecycle state machine and its backend (a
+WASM sandbox in this process, or a gVisor sandbox on this node through the
+node actor). Every method returns a ``Reply`` that carries the result or the
+error together with the events the call emitted, so the manager can hand the
+events to its listeners before it returns or raises. The same events go to
+the container's Redis stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from incontainer._util.paths import resolve_guest_path
+from incontainer.actors.backend import GUEST_WORKSPACE, Backend
+from incontainer.actors.lifecycle import Lifecycle
+from incontainer.actors.records import ContainerRecord, RecordStore
+from incontainer.config import ContainerEvent, ContainerState, ExecResult
+from incontainer.errors import (
+    IncontainerError,
+    InvalidInputError,
+    OutOfMemoryError,
+    SandboxError,
+    TooManyProcessesError,
+)
+
+__all__ = ["ContainerActorImpl", "Reply"]
+
+logger = logging.getLogger(__name__)
+S = ContainerState
+T = TypeVar("T")
+
+# Errors after which the sandbox is gone: the gVisor build in use kills the
+# whole sandbox when a memory or pids cgroup limit is hit.
+_FATAL_LIMITS = (OutOfMemoryError, TooManyProcessesError)
+
+
+@dataclass
+class Reply:
+    """What every actor method returns: a value or an error, plus events."""
+
+    value: Any = None
+    error: BaseException | None = None
+    events: list[ContainerEvent] = field(default_factory=list)
+
+
+class ContainerActorImpl:
+    """The body of the container actor; ``ray.remote`` wraps it in the manager.
+
+    Executions run outside the state lock, so ``terminate`` and ``info`` can
+    run while an execution is in progress (the actor is threaded). Suspend
+    stops new executions at once and waits for running ones to finish; each
+    of those is bounded by its own wall-clock deadline.
+    """
+
+    def __init__(
+        self,
+        record: ContainerRecord | None,
+        redis_url: str,
+        data_dir: str,
+        gvisor_node: Any = None,
+        container_id: str = "",
+    ):
+        self.container_id = record.container_id if record else container_id
+        self._records = RecordStore(redis_url)
+        self._data_dir = Path(data_dir)
+        self._workspace = self._data_dir / "workspaces" / self.container_id
+        self._gvisor_node = gvisor_node
+        self._backend: Backend | None = None
+        self._pending: list[ContainerEvent] = []
+        self._events_lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._running_execs = 0
+        self._accepting = True
+        # A pooled actor starts without a record; adopt() gives it one.
+        self.record: ContainerRecord = record  # type: ignore[assignment]
+        self._lifecycle = Lifecycle(
+            self.container_id, self._emit, record.state if record else S.CREATING
+        )
+
+    def warm(self) -> str:
+        """Load wasmtime and the sandbox code so the first container starts fast."""
+        from incontainer.actors.wasm import sandbox
+
+        return sandbox.__name__
+
+    def adopt(self, record: ContainerRecord) -> Reply:
+        """Take on ``record`` as this pooled actor's container (before initialize)."""
+
+        def run() -> None:
+            if self.record is not None or record.container_id != self.container_id:
+                raise InvalidInputError(
+                    f"invalid adoption of container {record.container_id!r} by "
+                    f"actor of {self.container_id!r}: the actor is taken or the "
+                    "ids differ",
+                    field="record",
+                    value=record.container_id,
+                )
+            self.record = record
+
+        return self._reply(run)
+
+    def __repr__(self) -> str:
+        if self.record is None:
+            return f"<ContainerActor {self.container_id} pooled>"
+        return (
+            f"<ContainerActor {self.container_id} {self._lifecycle.state.value}"
+            f" backend={self.record.backend} execs={self.record.exec_count}>"
+        )
+
+    # Event plumbing -------------------------------------------------------
+
+    def _emit(self, events: list[ContainerEvent]) -> None:
+        """Record a transition: save the record, stream the events, queue them."""
+        self.record.state = self._lifecycle.state if events else self.record.state
+        if events and events[-1].state is not None:
+            self.record.state = events[-1].state
+        self.record.updated_at = time.time()
+        self._records.put(self.record)
+        self._records.append_events(events)
+        with self._events_lock:
+            self._pending.extend(events)
+
+    def _reply(self, fn: Callable[[], T]) -> Reply:
+        try:
+            value = fn()
+            error = None
+        except IncontainerError as exc:
+            value, error = None, exc
+        except Exception as exc:  # noqa: BLE001 - anything else is a sandbox bug
+            logger.exception("container %s: unexpected error", self.container_id)
+            value = None
+            error = SandboxError(
+                f"container {self.container_id!r} failed: {exc!r}",
+                container_id=self.container_id,
+            )
+            error.__cause__ = exc
+        with self._events_lock:
+            events, self._pending = self._pending, []
+        return Reply(value, error, events)
+
+    # Lifecycle ------------------------------------------------------------
+
+    def initialize(self) -> Reply:
+        """Build the sandbox (creating -> created)."""
+        return self._reply(self._initialize)
+
+    def _initialize(self) -> None:
+        try:
+            self._workspace.mkdir(parents=True, exist_ok=True)
+            self._backend = self._make_backend()
+        except BaseException as exc:
+            self._lifecycle.move(S.FAILED, detail=str(exc))
+            self._cleanup_workspace()
+            raise
+        self._lifecycle.move(S.CREATED)
+
+    def _make_backend(self) -> Backend:
+        record = self.record
+        config = record.config
+        if record.backend == "wasm":
+            from incontainer.actors.wasm.sandbox import WasmSandbox
+
+            return WasmSandbox(
+                self._workspace,
+                resources=config.resources,
+                mounts=config.mounts,
+                env=config.env,
+                cache_dir=self._data_dir / "wasm-cache",
+                container_id=record.container_id,
+            )
+        from incontainer.actors.gvisor.backend import GVisorBackend
+
+        return GVisorBackend(
+            self._gvisor_node,
+            record.container_id,
+            resources=config.resources,
+            mounts=config.mounts,
+            env=config.env,
+            isolation=record.security.isolation_level,
+            workspace=self._workspace,
+        )
+
+    def start(self) -> Reply:
+        """Start the sandbox (created -> running)."""
+
+        def run() -> None:
+            self._lifecycle.require("start", S.CREATED)
+            assert self._backend is not None
+            try:
+                self._backend.start()
+            except IncontainerError as exc:
+                self._fail(exc)
+                raise
+            self._lifecycle.move(S.RUNNING)
+
+        return self._reply(run)
+
+    def execute(
+        self,
+        command: str,
+        args: Sequence[str],
+        stdin: bytes | None,
+        env: Mapping[str, str],
+        timeout_s: float | None,
+    ) -> Reply:
+        """Run one command in the sandbox and return its ExecResult."""
+        return self._reply(lambda: self._execute(command, args, stdin, env, timeout_s))
+
+    def _execute(
+        self,
+        command: str,
+        args: Sequence[str],
+        stdin: bytes | None,
+        env: Mapping[str, str],
+        timeout_s: float | None,
+    ) -> ExecResult:
+        with self._idle:
+            self._lifecycle.require("execute a command in", S.RUNNING)
+            if not self._accepting:
+                self._lifecycle.require("execute a command in", S.SUSPENDED)
+            self._running_execs += 1
+        try:
+            assert self._backend is not None
+            result = self._backend.execute(
+                command, args, stdin=stdin, env=env, timeout_s=timeout_s
+            )
+        except _FATAL_LIMITS as exc:
+            self._fail(exc)
+            raise
+        finally:
+            with self._idle:
+                self._running_execs -= 1
+                self._idle.notify_all()
+        self.record.exec_count += 1
+        return result
+
+    def _fail(self, exc: BaseException) -> None:
+        self.record.last_error = str(exc)
+        if self._lifecycle.state not in (S.FAILED, S.TERMINATED, S.TERMINATING):
+            self._lifecycle.move(S.FAILED, detail=str(exc))
+
+    def suspend(self) -> Reply:
+        """Drain executions, snapshot the sandbox, save it (running -> suspended)."""
+
+        def run() -> None:
+            with self._idle:
+                self._lifecycle.require("suspend", S.RUNNING)
+                self._accepting = False
+                while self._running_execs:
+                    self._idle.wait()
+            assert self._backend is not None
+            try:
+                snapshot = self._backend.suspend()
+                self._records.put_snapshot(self.container_id, snapshot)
+            except IncontainerError:
+                self._accepting = True
+                raise
+            self._lifecycle.move(S.SUSPENDED)
+
+        return self._reply(run)
+
+    def restore(self) -> Reply:
+        """Rebuild the sandbox from the saved snapshot (suspended -> running)."""
+
+        def run() -> None:
+            self._lifecycle.require("resume", S.SUSPENDED)
+            snapshot = self._records.get_snapshot(self.container_id)
+            self._lifecycle.move(S.RESUMING)
+            try:
+                if snapshot is None:
+                    raise SandboxError(
+                        f"no snapshot saved for container {self.container_id!r}",
+                        container_id=self.container_id,
+                    )
+                self._workspace.mkdir(parents=True, exist_ok=True)
+                self._backend = self._backend or self._make_backend()
+                self._backend.resume(snapshot)
+            except IncontainerError as exc:
+                self._fail(exc)
+                raise
+            self._accepting = True
+            self._lifecycle.move(S.RUNNING)
+            self._records.delete_snapshot(self.container_id)
+
+        return self._reply(run)
+
+    def release(self) -> Reply:
+        """Free the sandbox's processes after suspend; the state stays suspended."""
+
+        def run() -> None:
+            self._lifecycle.require("release", S.SUSPENDED)
+            self._close_backend()
+            self._cleanup_workspace()
+
+        return self._reply(run)
+
+    def terminate(self) -> Reply:
+        """Stop everything and remove the container's files (-> terminated)."""
+
+        def run() -> None:
+            state = self._lifecycle.state
+            if state is S.TERMINATED:
+                return
+            self._accepting = False
+            self._lifecycle.move(S.TERMINATING)
+            self._close_backend()
+            self._cleanup_workspace()
+            self._records.delete_snapshot(self.container_id)
+            self._lifecycle.move(S.TERMINATED)
+
+        return self._reply(run)
+
+    def _close_backend(self) -> None:
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.close()
+
+    def _cleanup_workspace(self) -> None:
+        shutil.rmtree(self._workspace, ignore_errors=True)
+
+    # Files and introspection ---------------------------------------------
+
+    def write_files(self, files: Mapping[str, bytes]) -> Reply:
+        """Write files into the workspace; paths are guest paths or relative."""
+
+        def run() -> None:
+            self._lifecycle.require("write files to", S.CREATED, S.RUNNING)
+            targets = []
+            for guest_path, content in files.items():
+                try:
+                    target = resolve_guest_path(
+                        self._workspace, guest_path, prefix=GUEST_WORKSPACE
+                    )
+                except ValueError as exc:
+                    raise InvalidInputError(
+                        f"invalid file path {guest_path!r}: {exc}; use a path "
+                        f"relative to {GUEST_WORKSPACE}",
+                        field="files",
+                        value=guest_path,
+                    ) from None
+                targets.append((target, content))
+            for target, content in targets:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+
+        return self._reply(run)
+
+    def info(self) -> Reply:
+        return self._reply(lambda: self.record)
+
+    def statistics(self) -> Reply:
+        def run() -> dict[str, Any]:
+            stats: dict[str, Any] = {
+                "state": self._lifecycle.state.value,
+                "exec_count": self.record.exec_count,
+                "running_execs": self._running_execs,
+            }
+            if self._backend is not None:
+                stats["backend"] = dict(self._backend.statistics())
+            return stats
+
+        return self._reply(run)
+
+    def node_id(self) -> str:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())

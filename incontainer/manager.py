@@ -1,0 +1,552 @@
+"""ContainerManager: the client-side entry point for containers.
+
+The manager validates every request, keeps container records in Redis, and
+drives one ContainerActor per container. Containers outlive the manager
+that created them when Ray runs as a cluster (the actors are detached); with
+the embedded default, closing the manager stops Ray and so every container.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from incontainer.actors.container import Reply
+from incontainer.actors.pool import (
+    ACTOR_PREFIX,
+    PooledActor,
+    new_container_id,
+    spawn_container_actor,
+)
+from incontainer.actors.lifecycle import events_for_transition
+from incontainer.actors.records import ContainerRecord, RecordStore
+from incontainer.config import (
+    ContainerConfig,
+    ContainerEvent,
+    ContainerInfo,
+    ContainerState,
+    EnvironmentType,
+    EventType,
+    ExecResult,
+    SecurityContext,
+    check_env,
+)
+from incontainer.errors import (
+    BackendUnavailableError,
+    ContainerNotFoundError,
+    InvalidInputError,
+    InvalidStateError,
+    PolicyViolationError,
+    SandboxError,
+)
+from incontainer.events import EventBus, Listener
+from incontainer.runtime import EmbeddedRuntime
+
+__all__ = ["ContainerManager", "create_container_manager"]
+
+S = ContainerState
+RUNSC_HINT = "install it with `apt-get install runsc` on the nodes that should run it"
+
+
+def create_container_manager(
+    address: str | None = None,
+    *,
+    redis_url: str | None = None,
+    data_dir: str | Path | None = None,
+    namespace: str = "incontainer",
+    num_cpus: int | None = None,
+) -> ContainerManager:
+    """Connect to Ray and the state store, starting local ones when not given.
+
+    ``address`` is a Ray address (``ray.init(address=...)``); None starts a
+    local Ray on 127.0.0.1. ``redis_url`` names the state store; None starts
+    a private redis-server under ``data_dir``. Close the manager (or use it
+    as a context manager) to stop what it started.
+    """
+    runtime = EmbeddedRuntime(
+        address=address,
+        redis_url=redis_url,
+        data_dir=data_dir,
+        namespace=namespace,
+        num_cpus=num_cpus,
+    ).open()
+    try:
+        return ContainerManager(runtime)
+    except BaseException:
+        runtime.close()
+        raise
+
+
+def _check_args(args: Sequence[str]) -> list[str]:
+    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+        raise InvalidInputError(
+            f"invalid args {args!r}: expected a list of strings",
+            field="args",
+            value=args,
+        )
+    checked = []
+    for index, arg in enumerate(args):
+        if isinstance(arg, bytes):
+            try:
+                arg = arg.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidInputError(
+                    f"invalid args[{index}] {arg!r}: not valid UTF-8; WASI and "
+                    "this API pass arguments as UTF-8 text",
+                    field=f"args[{index}]",
+                    value=arg,
+                ) from None
+        if not isinstance(arg, str):
+            raise InvalidInputError(
+                f"invalid args[{index}] {arg!r}: expected a string",
+                field=f"args[{index}]",
+                value=arg,
+            )
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInputError(
+                f"invalid args[{index}] {arg!r}: contains a lone surrogate, so it "
+                "is not valid UTF-8",
+                field=f"args[{index}]",
+                value=arg,
+            ) from None
+        if "\0" in arg:
+            raise InvalidInputError(
+                f"invalid args[{index}] {arg!r}: contains a NUL character",
+                field=f"args[{index}]",
+                value=arg,
+            )
+        checked.append(arg)
+    return checked
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not timeout > 0
+        or timeout == float("inf")
+    ):
+        raise InvalidInputError(
+            f"invalid timeout {timeout!r}: expected a positive number of seconds",
+            field="timeout",
+            value=timeout,
+        )
+    return float(timeout)
+
+
+class ContainerManager:
+    """Creates, drives and lists containers; see create_container_manager()."""
+
+    def __init__(self, runtime: EmbeddedRuntime):
+        import ray
+
+        self._ray = ray
+        self.runtime = runtime
+        self.namespace = runtime.namespace
+        self.records = RecordStore(runtime.redis_url)
+        self.events = EventBus()
+        self._handles: dict[str, Any] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<ContainerManager {state} {self.runtime!r} cached={len(self._handles)}>"
+        )
+
+    def __enter__(self) -> ContainerManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the store connection and stop the embedded Ray and Redis."""
+        if self._closed:
+            return
+        self._closed = True
+        self._handles.clear()
+        self.records.close()
+        self.runtime.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InvalidStateError(
+                "the container manager is closed; create a new one with "
+                "create_container_manager()",
+                container_id="",
+                state="closed",
+                operation="use",
+            )
+
+    # Events ---------------------------------------------------------------
+
+    def add_event_listener(
+        self,
+        types: Iterable[EventType | str] | str | None,
+        callback: Listener,
+    ) -> Callable[[], None]:
+        """Call ``callback(event)`` for each event of ``types`` (None or "*": all).
+
+        Returns a function that removes the listener.
+        """
+        return self.events.add(types, callback)
+
+    def get_events(self, container_id: str) -> list[ContainerEvent]:
+        """Return the container's events as stored in its Redis stream."""
+        self._record(container_id)
+        return self.records.read_events(container_id)
+
+    # Plumbing -------------------------------------------------------------
+
+    def _record(self, container_id: str) -> ContainerRecord:
+        self._check_open()
+        if not isinstance(container_id, str) or not container_id:
+            raise InvalidInputError(
+                f"invalid container id {container_id!r}: expected a non-empty string",
+                field="container_id",
+                value=container_id,
+            )
+        record = self.records.get(container_id)
+        if record is None:
+            raise ContainerNotFoundError(container_id)
+        return record
+
+    def _handle(self, container_id: str) -> Any:
+        handle = self._handles.get(container_id)
+        if handle is None:
+            try:
+                handle = self._ray.get_actor(
+                    ACTOR_PREFIX + container_id, namespace=self.namespace
+                )
+            except ValueError:
+                return None
+            self._handles[container_id] = handle
+        return handle
+
+    def _call(self, container_id: str, method: str, *args: Any) -> Any:
+        """Call an actor method, deliver its events, return or raise its result."""
+        handle = self._handle(container_id)
+        if handle is None:
+            self._mark_lost(container_id, "container actor not found")
+        try:
+            reply: Reply = self._ray.get(getattr(handle, method).remote(*args))
+        except self._ray.exceptions.RayActorError as exc:
+            self._handles.pop(container_id, None)
+            self._mark_lost(container_id, f"container actor died: {exc}")
+        self.events.dispatch(reply.events)
+        if reply.error is not None:
+            raise reply.error
+        return reply.value
+
+    def _mark_lost(self, container_id: str, reason: str) -> None:
+        """Record that a container's actor is gone, then raise SandboxError."""
+        record = self._record(container_id)
+        if record.state not in (S.FAILED, S.TERMINATED, S.SUSPENDED):
+            self._set_state(record, S.FAILED, reason)
+        raise SandboxError(
+            f"container {container_id!r} is unavailable: {reason}; terminate it "
+            "and create a new one",
+            container_id=container_id,
+        )
+
+    def _set_state(self, record: ContainerRecord, state: S, detail: str = "") -> None:
+        """Change a record's state from the manager side (no actor involved)."""
+        events = events_for_transition(
+            record.container_id, record.state, state, detail=detail
+        )
+        record.state = state
+        record.updated_at = time.time()
+        if state is S.FAILED:
+            record.last_error = detail
+        self.records.put(record)
+        self.records.append_events(events)
+        self.events.dispatch(events)
+
+    def _spawn_actor(self, record: ContainerRecord, node_id: str | None = None) -> Any:
+        """Start the container actor, on a gVisor node for gVisor containers."""
+        gvisor_node = None
+        if record.backend == "gvisor":
+            gvisor_node, node_id = self._gvisor_node(node_id)
+        if node_id:
+            record.node_id = node_id
+        handle = spawn_container_actor(
+            self.namespace,
+            record.container_id,
+            node_id,
+            record,
+            self.runtime.redis_url,
+            str(self.runtime.data_dir),
+            gvisor_node,
+        )
+        self._handles[record.container_id] = handle
+        return handle
+
+    def _gvisor_node(self, node_id: str | None) -> tuple[Any, str]:
+        from incontainer.actors.gvisor.node import ensure_node_actor, list_gvisor_nodes
+
+        nodes = list_gvisor_nodes()
+        if node_id is not None and node_id in nodes:
+            return ensure_node_actor(node_id), node_id
+        if node_id is not None:
+            raise BackendUnavailableError(
+                f"node {node_id} has no runsc (custom resource 'gvisor') or is "
+                "gone, so it cannot run gVisor containers",
+                program="runsc",
+                hint=RUNSC_HINT,
+            )
+        if not nodes:
+            raise BackendUnavailableError(
+                "no Ray node has runsc (custom resource 'gvisor'), so gVisor "
+                "containers cannot run",
+                program="runsc",
+                hint=RUNSC_HINT,
+            )
+        # The scheduler passes the node it chose; direct calls take the first.
+        return ensure_node_actor(nodes[0]), nodes[0]
+
+    # Lifecycle ------------------------------------------------------------
+
+    def create_container(
+        self,
+        config: ContainerConfig | Mapping[str, Any],
+        security_context: SecurityContext | None = None,
+        *,
+        node_id: str | None = None,
+        pooled: PooledActor | None = None,
+    ) -> str:
+        """Create a container in state created and return its id.
+
+        ``config.environment`` chooses the backend: ``client`` is WASM,
+        ``server`` is gVisor, and ``auto`` picks WASM here (the scheduler
+        routes ``auto`` workloads by cost). ``node_id`` pins the container
+        to a Ray node; ``pooled`` adopts a pre-started WASM actor from a warm
+        pool instead of starting one. If creation fails, nothing is left
+        behind: no actor, no sandbox, and the record is marked failed.
+        """
+        self._check_open()
+        if not isinstance(config, ContainerConfig):
+            config = ContainerConfig.from_dict(config)
+        security = security_context or SecurityContext()
+        if not isinstance(security, SecurityContext):
+            raise InvalidInputError(
+                f"invalid security context {security!r}: expected SecurityContext",
+                field="security_context",
+                value=security,
+            )
+        if "create" not in security.permissions:
+            raise PolicyViolationError(
+                f"user {security.user_id!r} lacks the 'create' permission",
+                rule="permissions",
+            )
+        backend = "gvisor" if config.environment is EnvironmentType.SERVER else "wasm"
+        now = time.time()
+        record = ContainerRecord(
+            container_id=pooled.container_id if pooled else new_container_id(),
+            config=config,
+            security=security,
+            state=S.CREATING,
+            backend=backend,
+            created_at=now,
+            updated_at=now,
+        )
+        if pooled is not None and backend != "wasm":
+            raise InvalidInputError(
+                "invalid pooled actor: warm pools hold WASM container actors only",
+                field="pooled",
+                value=pooled.container_id,
+            )
+        self._create_actor(record, node_id, pooled)
+        return record.container_id
+
+    def _create_actor(
+        self, record: ContainerRecord, node_id: str | None, pooled: PooledActor | None
+    ) -> None:
+        self.records.put(record)
+        try:
+            if pooled is None:
+                self._spawn_actor(record, node_id)
+            else:
+                record.node_id = pooled.node_id
+                self._handles[record.container_id] = pooled.handle
+                self._call(record.container_id, "adopt", record)
+            self._call(record.container_id, "initialize")
+        except BaseException as exc:
+            self._discard(record, exc)
+            raise
+
+    def _discard(self, record: ContainerRecord, exc: BaseException) -> None:
+        """Remove a half-created container: kill its actor, mark it failed."""
+        handle = self._handles.pop(record.container_id, None)
+        if handle is not None:
+            self._ray.kill(handle, no_restart=True)
+        current = self.records.get(record.container_id) or record
+        if current.state not in (S.FAILED, S.TERMINATED):
+            self._set_state(current, S.FAILED, f"creation failed: {exc}")
+
+    def start_container(self, container_id: str) -> None:
+        """Start a created container so it accepts commands."""
+        self._record(container_id)
+        self._call(container_id, "start")
+
+    def execute_command(
+        self,
+        container_id: str,
+        command: str,
+        args: Sequence[str] = (),
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ExecResult:
+        """Run ``command`` with ``args`` in a running container.
+
+        A non-zero exit code is returned in the result, not raised. Limits
+        raise ExecutionLimitError subclasses; a container in another state
+        raises InvalidStateError naming that state.
+        """
+        record = self._record(container_id)
+        if not isinstance(command, str) or not command or "\0" in command:
+            raise InvalidInputError(
+                f"invalid command {command!r}: expected a command name or path",
+                field="command",
+                value=command,
+            )
+        checked_args = _check_args(args)
+        if stdin is not None and not isinstance(stdin, bytes | bytearray):
+            raise InvalidInputError(
+                f"invalid stdin of type {type(stdin).__name__}: expected bytes",
+                field="stdin",
+                value=type(stdin).__name__,
+            )
+        checked_env = check_env("env", env or {})
+        checked_timeout = _check_timeout(timeout)
+        if "execute" not in record.security.permissions:
+            raise PolicyViolationError(
+                f"user {record.security.user_id!r} lacks the 'execute' permission",
+                container_id=container_id,
+                rule="permissions",
+            )
+        if record.state is not S.RUNNING:
+            raise InvalidStateError(
+                f"cannot execute a command in container {container_id!r}: it is "
+                f"{record.state.value}, and execute needs it to be running",
+                container_id=container_id,
+                state=record.state.value,
+                operation="execute",
+            )
+        stdin_bytes = bytes(stdin) if stdin is not None else None
+        result: ExecResult = self._call(
+            container_id,
+            "execute",
+            command,
+            checked_args,
+            stdin_bytes,
+            checked_env,
+            checked_timeout,
+        )
+        return result
+
+    def write_files(self, container_id: str, files: Mapping[str, bytes]) -> None:
+        """Write files into the container's /workspace (paths relative to it)."""
+        self._record(container_id)
+        if not isinstance(files, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, bytes | str) for k, v in files.items()
+        ):
+            raise InvalidInputError(
+                "invalid files: expected a mapping of path strings to bytes",
+                field="files",
+                value=type(files).__name__,
+            )
+        encoded = {
+            k: v.encode() if isinstance(v, str) else bytes(v) for k, v in files.items()
+        }
+        self._call(container_id, "write_files", encoded)
+
+    def suspend_container(self, container_id: str) -> None:
+        """Suspend a running container and release its actor.
+
+        New executions are rejected at once; running ones finish first (each
+        within its own deadline). The workspace is saved to the state store,
+        so the container can resume on any node.
+        """
+        self._record(container_id)
+        self._call(container_id, "suspend")
+        record = self._record(container_id)
+        if record.backend == "wasm":
+            self._call(container_id, "release")
+            self._kill_actor(container_id)
+
+    def resume_container(self, container_id: str) -> None:
+        """Bring a suspended container back with the files it had."""
+        record = self._record(container_id)
+        if record.state is not S.SUSPENDED:
+            raise InvalidStateError(
+                f"cannot resume container {container_id!r}: it is "
+                f"{record.state.value}, and resume needs it to be suspended",
+                container_id=container_id,
+                state=record.state.value,
+                operation="resume",
+            )
+        if self._handle(container_id) is None:
+            self._spawn_actor(record)
+        self._call(container_id, "restore")
+
+    def terminate_container(self, container_id: str) -> None:
+        """Stop the container, remove its files and sandbox; idempotent."""
+        record = self._record(container_id)
+        if record.state is S.TERMINATED:
+            return
+        handle = self._handle(container_id)
+        if handle is None:
+            self._set_state(record, S.TERMINATING)
+            self.records.delete_snapshot(container_id)
+            self._set_state(record, S.TERMINATED)
+            return
+        try:
+            self._call(container_id, "terminate")
+        finally:
+            self._kill_actor(container_id)
+        record = self._record(container_id)
+        if record.state is not S.TERMINATED:
+            if record.state is not S.TERMINATING:
+                self._set_state(record, S.TERMINATING)
+            self._set_state(record, S.TERMINATED)
+
+    def _kill_actor(self, container_id: str) -> None:
+        handle = self._handle(container_id)
+        self._handles.pop(container_id, None)
+        if handle is not None:
+            self._ray.kill(handle, no_restart=True)
+
+    # Queries --------------------------------------------------------------
+
+    def get_container_info(self, container_id: str) -> ContainerInfo:
+        return self._record(container_id).info()
+
+    def list_containers(
+        self, *, states: Iterable[ContainerState | str] | None = None
+    ) -> list[ContainerInfo]:
+        """Return every container the store knows, oldest first."""
+        self._check_open()
+        wanted = None
+        if states is not None:
+            try:
+                wanted = {ContainerState(s) for s in states}
+            except ValueError as exc:
+                raise InvalidInputError(
+                    f"invalid state filter: {exc}", field="states", value=states
+                ) from None
+        infos = [r.info() for r in self.records.all()]
+        return [i for i in infos if wanted is None or i.state in wanted]
+
+    def container_statistics(self, container_id: str) -> dict[str, Any]:
+        self._record(container_id)
+        stats: dict[str, Any] = self._call(container_id, "statistics")
+        return stats

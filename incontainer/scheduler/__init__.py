@@ -1,0 +1,1 @@
+"""Cost-based routing of workloads between WASM actors and gVisor nodes."""

@@ -1,0 +1,103 @@
+"""One-shot workloads: create a container, run one command, clean up."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from incontainer.config import ContainerConfig, ExecResult, SecurityContext
+from incontainer.errors import IncontainerError, InvalidInputError
+
+if TYPE_CHECKING:
+    from incontainer.manager import ContainerManager
+
+__all__ = ["Workload", "WorkloadResult", "run_workload"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A command to run once in a fresh container.
+
+    ``files`` maps guest paths (relative to /workspace) to contents written
+    before the command runs.
+    """
+
+    name: str
+    command: str
+    args: tuple[str, ...] = ()
+    config: ContainerConfig = field(default_factory=ContainerConfig)
+    security: SecurityContext = field(default_factory=SecurityContext)
+    stdin: bytes | None = None
+    timeout_s: float | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.command, str) or not self.command:
+            raise InvalidInputError(
+                f"invalid command {self.command!r} in workload {self.name!r}: "
+                "expected a command name or path",
+                field="command",
+                value=self.command,
+            )
+        object.__setattr__(self, "args", tuple(self.args))
+
+
+@dataclass(frozen=True)
+class WorkloadResult:
+    """How a workload ended: a result, or the error that stopped it."""
+
+    workload: Workload
+    result: ExecResult | None
+    error: IncontainerError | None
+    container_id: str
+    duration_s: float
+    placement: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.result is not None and self.result.ok
+
+
+def run_workload(manager: ContainerManager, workload: Workload) -> WorkloadResult:
+    """Run ``workload`` in a new container and terminate it afterwards.
+
+    Errors from incontainer are returned in the result, not raised, so a
+    batch can go on; the container is terminated in every case.
+    """
+    started = time.monotonic()
+    container_id = ""
+    result = None
+    error: IncontainerError | None = None
+    try:
+        container_id = manager.create_container(workload.config, workload.security)
+        if workload.files:
+            manager.write_files(container_id, workload.files)
+        manager.start_container(container_id)
+        result = manager.execute_command(
+            container_id,
+            workload.command,
+            list(workload.args),
+            stdin=workload.stdin,
+            timeout=workload.timeout_s,
+            env=dict(workload.env),
+        )
+    except IncontainerError as exc:
+        error = exc
+    finally:
+        if container_id:
+            try:
+                manager.terminate_container(container_id)
+            except IncontainerError as exc:
+                error = error or exc
+    backend = result.backend if result else ""
+    return WorkloadResult(
+        workload=workload,
+        result=result,
+        error=error,
+        container_id=container_id,
+        duration_s=time.monotonic() - started,
+        placement={"backend": backend},
+    )

@@ -1,0 +1,241 @@
+"""The container manager against a real local Ray, real Redis, real wasmtime."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import ray
+
+from incontainer import (
+    ContainerConfig,
+    ContainerNotFoundError,
+    ContainerState,
+    EventType,
+    InvalidInputError,
+    InvalidStateError,
+    Mount,
+    PolicyViolationError,
+    SecurityContext,
+    create_container_manager,
+)
+from incontainer._util.redis_server import RedisServer
+from incontainer.config import ContainerEvent
+from incontainer.manager import ACTOR_PREFIX, ContainerManager
+
+
+@pytest.fixture
+def manager(
+    ray_cluster: None, redis_url: str, tmp_path: Path
+) -> Iterator[ContainerManager]:
+    with create_container_manager(
+        redis_url=redis_url, data_dir=tmp_path / "data", namespace="incontainer-test"
+    ) as created:
+        yield created
+
+
+def _actor_exists(container_id: str) -> bool:
+    try:
+        ray.get_actor(ACTOR_PREFIX + container_id, namespace="incontainer-test")
+    except ValueError:
+        return False
+    return True
+
+
+def test_echo_hello_world(manager: ContainerManager) -> None:
+    container_id = manager.create_container(ContainerConfig(name="echo"))
+    manager.start_container(container_id)
+    result = manager.execute_command(container_id, "echo", ["Hello", "World"])
+    assert result.stdout == b"Hello World\n"
+    assert result.exit_code == 0
+    assert result.backend == "wasm"
+    assert manager.get_container_info(container_id).exec_count == 1
+    manager.terminate_container(container_id)
+
+
+def test_lifecycle_events_reach_listeners_and_stream(
+    manager: ContainerManager,
+) -> None:
+    seen: list[ContainerEvent] = []
+    remove = manager.add_event_listener(None, seen.append)
+    container_id = manager.create_container(ContainerConfig(name="events"))
+    manager.start_container(container_id)
+    manager.suspend_container(container_id)
+    manager.resume_container(container_id)
+    manager.terminate_container(container_id)
+    remove()
+    specific = [e.type for e in seen if e.type is not EventType.STATE_CHANGED]
+    assert specific == [
+        EventType.CREATED,
+        EventType.STARTED,
+        EventType.SUSPENDED,
+        EventType.RESUMED,
+        EventType.TERMINATED,
+    ]
+    states = [e.state for e in seen if e.type is EventType.STATE_CHANGED]
+    assert states == [
+        ContainerState.CREATED,
+        ContainerState.RUNNING,
+        ContainerState.SUSPENDED,
+        ContainerState.RESUMING,
+        ContainerState.RUNNING,
+        ContainerState.TERMINATING,
+        ContainerState.TERMINATED,
+    ]
+    assert manager.get_events(container_id) == seen
+    assert not _actor_exists(container_id)
+
+
+def test_listener_filter_and_removal(manager: ContainerManager) -> None:
+    started: list[ContainerEvent] = []
+    remove = manager.add_event_listener([EventType.STARTED], started.append)
+    first = manager.create_container(ContainerConfig(name="one"))
+    manager.start_container(first)
+    remove()
+    second = manager.create_container(ContainerConfig(name="two"))
+    manager.start_container(second)
+    assert [e.container_id for e in started] == [first]
+    for container_id in (first, second):
+        manager.terminate_container(container_id)
+
+
+def test_suspend_releases_actor_and_resume_keeps_files(
+    manager: ContainerManager,
+) -> None:
+    container_id = manager.create_container(ContainerConfig(name="files"))
+    manager.write_files(container_id, {"notes/a.txt": b"kept across suspend\n"})
+    manager.start_container(container_id)
+    manager.suspend_container(container_id)
+    assert not _actor_exists(container_id)
+    assert manager.get_container_info(container_id).state is ContainerState.SUSPENDED
+    with pytest.raises(InvalidStateError) as caught:
+        manager.execute_command(container_id, "echo", ["x"])
+    assert caught.value.state == "suspended"
+    manager.resume_container(container_id)
+    result = manager.execute_command(container_id, "cat", ["notes/a.txt"])
+    assert result.stdout == b"kept across suspend\n"
+    manager.terminate_container(container_id)
+
+
+def test_exec_on_terminated_names_state(manager: ContainerManager) -> None:
+    container_id = manager.create_container(ContainerConfig(name="done"))
+    manager.start_container(container_id)
+    manager.terminate_container(container_id)
+    with pytest.raises(InvalidStateError) as caught:
+        manager.execute_command(container_id, "echo", ["x"])
+    assert caught.value.state == "terminated"
+    assert "terminated" in str(caught.value)
+    manager.terminate_container(container_id)  # idempotent
+
+
+def test_start_twice_is_invalid(manager: ContainerManager) -> None:
+    container_id = manager.create_container(ContainerConfig(name="twice"))
+    manager.start_container(container_id)
+    with pytest.raises(InvalidStateError) as caught:
+        manager.start_container(container_id)
+    assert caught.value.state == "running"
+    manager.terminate_container(container_id)
+
+
+def test_unknown_container_id(manager: ContainerManager) -> None:
+    with pytest.raises(ContainerNotFoundError) as caught:
+        manager.execute_command("c-doesnotexist", "echo", [])
+    assert caught.value.container_id == "c-doesnotexist"
+    with pytest.raises(ContainerNotFoundError):
+        manager.get_container_info("c-doesnotexist")
+    with pytest.raises(ContainerNotFoundError):
+        manager.terminate_container("c-doesnotexist")
+
+
+def test_invalid_config_creates_nothing(manager: ContainerManager) -> None:
+    before = manager.list_containers()
+    with pytest.raises(InvalidInputError) as caught:
+        manager.create_container({"name": "bad", "resources": {"memory_mb": 0}})
+    assert caught.value.field == "resources.memory_mb"
+    assert manager.list_containers() == before
+
+
+def test_invalid_exec_arguments(manager: ContainerManager) -> None:
+    container_id = manager.create_container(ContainerConfig(name="args"))
+    manager.start_container(container_id)
+    cases = [
+        ({"args": [b"\xff\xfe"]}, "args[0]"),
+        ({"args": ["ok", "\udcff"]}, "args[1]"),
+        ({"args": "not-a-list"}, "args"),
+        ({"timeout": -1}, "timeout"),
+        ({"env": {"BAD NAME": "x"}}, "env name"),
+        ({"stdin": "text"}, "stdin"),
+    ]
+    for kwargs, field in cases:
+        with pytest.raises(InvalidInputError) as caught:
+            manager.execute_command(container_id, "echo", **kwargs)  # type: ignore[arg-type]
+        assert caught.value.field == field
+    unicode = ["héllo", "日本", "🎉"]
+    result = manager.execute_command(container_id, "echo", unicode)
+    assert result.stdout.decode() == "héllo 日本 🎉\n"
+    manager.terminate_container(container_id)
+
+
+def test_permissions_are_enforced(manager: ContainerManager) -> None:
+    with pytest.raises(PolicyViolationError):
+        manager.create_container(
+            ContainerConfig(), SecurityContext(permissions=frozenset({"read"}))
+        )
+    reader = SecurityContext(user_id="r", permissions=frozenset({"create"}))
+    container_id = manager.create_container(ContainerConfig(name="noexec"), reader)
+    manager.start_container(container_id)
+    with pytest.raises(PolicyViolationError):
+        manager.execute_command(container_id, "echo", ["x"])
+    manager.terminate_container(container_id)
+
+
+def test_failed_creation_leaves_no_actor(
+    manager: ContainerManager, tmp_path: Path
+) -> None:
+    missing = tmp_path / "not-there"
+    config = ContainerConfig(name="broken", mounts=(Mount(str(missing), "/d"),))
+    seen: list[ContainerEvent] = []
+    manager.add_event_listener([EventType.FAILED], seen.append)
+    with pytest.raises(InvalidInputError):
+        manager.create_container(config)
+    (event,) = seen
+    assert not _actor_exists(event.container_id)
+    info = manager.get_container_info(event.container_id)
+    assert info.state is ContainerState.FAILED
+    assert not (tmp_path / "data" / "workspaces" / event.container_id).exists()
+
+
+def test_list_containers_filters_by_state(manager: ContainerManager) -> None:
+    running = manager.create_container(ContainerConfig(name="a"))
+    manager.start_container(running)
+    created = manager.create_container(ContainerConfig(name="b"))
+    states = {i.container_id: i.state for i in manager.list_containers()}
+    assert states[running] is ContainerState.RUNNING
+    assert states[created] is ContainerState.CREATED
+    only_running = manager.list_containers(states=["running"])
+    assert [i.container_id for i in only_running] == [running]
+    for container_id in (running, created):
+        manager.terminate_container(container_id)
+
+
+def test_manager_use_after_close(
+    ray_cluster: None, redis_url: str, tmp_path: Path
+) -> None:
+    manager = create_container_manager(redis_url=redis_url, data_dir=tmp_path)
+    manager.close()
+    manager.close()
+    with pytest.raises(InvalidStateError, match="closed"):
+        manager.list_containers()
+
+
+def test_embedded_redis_started_and_stopped(ray_cluster: None, tmp_path: Path) -> None:
+    manager = create_container_manager(data_dir=tmp_path / "embedded")
+    server = manager.runtime._redis
+    assert isinstance(server, RedisServer)
+    assert server.running
+    assert server.url.startswith("redis://127.0.0.1:")
+    assert (tmp_path / "embedded" / "redis").is_dir()
+    manager.close()
+    assert not server.running
+    assert ray.is_initialized()  # the session's Ray was not ours to stop
