@@ -67,7 +67,6 @@ def run(
     2 when the file itself cannot be read.
     """
     from incontainer.jobs import load_jobs
-    from incontainer.workload import WorkloadResult, run_workload
 
     try:
         jobs = load_jobs(jobs_file)
@@ -76,17 +75,24 @@ def run(
         raise typer.Exit(2) from None
     for error in jobs.errors:
         err_console.print(f"[red]invalid job:[/red] {error}")
-    results: list[WorkloadResult] = []
+    order = {w.name: i for i, w in enumerate(jobs.workloads)}
+    results: list[Any] = []
+    explanations: dict[str, dict[str, Any]] = {}
     with _manager(address, redis_url, data_dir) as manager, _progress() as progress:
         task = progress.add_task("jobs", total=len(jobs.workloads))
-        for workload in jobs.workloads:
-            progress.update(task, description=workload.name)
-            results.append(run_workload(manager, workload))
+        for handle, outcome in manager.map(jobs.workloads):
+            results.append(outcome)
+            if explain:
+                explanations[outcome.workload.name] = handle.explain()
+            progress.update(task, description=outcome.workload.name)
             progress.advance(task)
+    results.sort(key=lambda r: order[r.workload.name])
     if json_output:
-        _print_json(results, jobs.errors)
+        _print_json(results, jobs.errors, explanations)
     else:
-        _print_table(results, explain)
+        _print_table(results)
+        if explain:
+            _print_explanations(results, explanations)
     failed = sum(not r.ok for r in results) + len(jobs.errors)
     if failed:
         err_console.print(f"{failed} of {len(results) + len(jobs.errors)} jobs failed")
@@ -109,28 +115,57 @@ def _status(result: Any) -> str:
     return "ok" if result.result.exit_code == 0 else f"exit {result.result.exit_code}"
 
 
-def _print_table(results: list[Any], explain: bool) -> None:
+def _print_table(results: list[Any]) -> None:
     table = Table(title="incontainer run")
-    for column in ("job", "backend", "status", "seconds", "output"):
-        table.add_column(column)
-    if explain:
-        table.add_column("placement")
+    for column in ("job", "placement", "status", "seconds", "output", "why"):
+        table.add_column(column, overflow="fold")
     for item in results:
         output = _first_line(item.result.stdout) if item.result else str(item.error)
-        row = [
+        backend = item.placement.get("backend", "") or "-"
+        node = item.placement.get("node_id", "")
+        table.add_row(
             item.workload.name,
-            item.placement.get("backend", "") or "-",
+            f"{backend}@{node[:8]}" if node else backend,
             _status(item),
             f"{item.duration_s:.2f}",
             output,
-        ]
-        if explain:
-            row.append(item.placement.get("reason", ""))
-        table.add_row(*row)
+            item.placement.get("reason", ""),
+        )
     console.print(table)
 
 
-def _print_json(results: list[Any], errors: tuple[JobsFileError, ...]) -> None:
+def _print_explanations(
+    results: list[Any], explanations: dict[str, dict[str, Any]]
+) -> None:
+    for item in results:
+        info = explanations.get(item.workload.name)
+        if info is None:
+            continue
+        table = Table(title=f"{item.workload.name} ({info['kind']})")
+        for column in ("placement", "total ms", "start", "run", "queue", "learned"):
+            table.add_column(column)
+        for cost in info["costs"]:
+            mark = " (chosen)" if cost["placement"] == info["chosen"] else ""
+            table.add_row(
+                cost["placement"] + mark,
+                f"{cost['total_s'] * 1000:.1f}",
+                f"{cost['start_s'] * 1000:.1f}",
+                f"{cost['run_s'] * 1000:.1f}",
+                f"{cost['queue_s'] * 1000:.1f}",
+                "yes" if cost["learned"] else "no",
+            )
+        for excluded in info["excluded"]:
+            table.add_row(
+                excluded["placement"], "excluded", "; ".join(excluded["reasons"])
+            )
+        console.print(table)
+
+
+def _print_json(
+    results: list[Any],
+    errors: tuple[JobsFileError, ...],
+    explanations: dict[str, dict[str, Any]],
+) -> None:
     payload = {
         "results": [
             {
@@ -150,6 +185,7 @@ def _print_json(results: list[Any], errors: tuple[JobsFileError, ...]) -> None:
                 "error": None
                 if item.error is None
                 else {"type": type(item.error).__name__, "message": str(item.error)},
+                "explain": explanations.get(item.workload.name),
             }
             for item in results
         ],

@@ -9,9 +9,9 @@ the embedded default, closing the manager stops Ray and so every container.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from incontainer.actors.container import Reply
 from incontainer.actors.pool import (
@@ -43,6 +43,11 @@ from incontainer.errors import (
 )
 from incontainer.events import EventBus, Listener
 from incontainer.runtime import EmbeddedRuntime
+
+if TYPE_CHECKING:
+    from incontainer.scheduler.client import WorkloadHandle
+    from incontainer.scheduler.service import SchedulerSettings
+    from incontainer.workload import Workload, WorkloadResult
 
 __all__ = ["ContainerManager", "create_container_manager"]
 
@@ -550,3 +555,37 @@ class ContainerManager:
         self._record(container_id)
         stats: dict[str, Any] = self._call(container_id, "statistics")
         return stats
+
+    # Scheduler ------------------------------------------------------------
+
+    def scheduler(self, settings: SchedulerSettings | None = None) -> Any:
+        """Return the namespace's scheduler actor, starting it if needed."""
+        self._check_open()
+        from incontainer.scheduler.client import get_scheduler
+
+        return get_scheduler(
+            self.namespace, self.runtime.redis_url, str(self.runtime.data_dir), settings
+        )
+
+    def submit(self, workload: Workload) -> WorkloadHandle:
+        """Route ``workload`` through the scheduler; return a handle to its result."""
+        from incontainer.scheduler.client import submit_workload
+
+        return submit_workload(self.scheduler(), workload)
+
+    def map(
+        self, workloads: Iterable[Workload]
+    ) -> Iterator[tuple[WorkloadHandle, WorkloadResult]]:
+        """Submit ``workloads`` and yield (handle, result) as each one finishes."""
+        from incontainer.scheduler.client import map_workloads
+
+        return map_workloads(self.scheduler(), workloads)
+
+    def explain(self, workload: Workload) -> dict[str, Any]:
+        """Explain where ``workload`` would run now and what each option costs."""
+        from incontainer.scheduler.client import _get
+
+        explanation: dict[str, Any] = _get(
+            self.scheduler().explain_workload.remote(workload)
+        )
+        return explanation

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from incontainer.config import ContainerConfig, ExecResult, SecurityContext
+from incontainer.config import (
+    ContainerConfig,
+    EnvironmentType,
+    ExecResult,
+    SecurityContext,
+)
 from incontainer.errors import IncontainerError, InvalidInputError
 
 if TYPE_CHECKING:
+    from incontainer.actors.pool import PooledActor
     from incontainer.manager import ContainerManager
 
 __all__ = ["Workload", "WorkloadResult", "run_workload"]
@@ -61,9 +68,18 @@ class WorkloadResult:
         return self.error is None and self.result is not None and self.result.ok
 
 
-def run_workload(manager: ContainerManager, workload: Workload) -> WorkloadResult:
+def run_workload(
+    manager: ContainerManager,
+    workload: Workload,
+    *,
+    backend: str | None = None,
+    node_id: str | None = None,
+    pooled: PooledActor | None = None,
+) -> WorkloadResult:
     """Run ``workload`` in a new container and terminate it afterwards.
 
+    ``backend`` ("wasm" or "gvisor") overrides an ``auto`` environment, and
+    ``node_id`` and ``pooled`` place the container (see create_container).
     Errors from incontainer are returned in the result, not raised, so a
     batch can go on; the container is terminated in every case.
     """
@@ -71,8 +87,16 @@ def run_workload(manager: ContainerManager, workload: Workload) -> WorkloadResul
     container_id = ""
     result = None
     error: IncontainerError | None = None
+    config = workload.config
+    if backend is not None:
+        environment = (
+            EnvironmentType.CLIENT if backend == "wasm" else EnvironmentType.SERVER
+        )
+        config = dataclasses.replace(config, environment=environment)
     try:
-        container_id = manager.create_container(workload.config, workload.security)
+        container_id = manager.create_container(
+            config, workload.security, node_id=node_id, pooled=pooled
+        )
         if workload.files:
             manager.write_files(container_id, workload.files)
         manager.start_container(container_id)
@@ -92,12 +116,12 @@ def run_workload(manager: ContainerManager, workload: Workload) -> WorkloadResul
                 manager.terminate_container(container_id)
             except IncontainerError as exc:
                 error = error or exc
-    backend = result.backend if result else ""
+    used = result.backend if result else (backend or "")
     return WorkloadResult(
         workload=workload,
         result=result,
         error=error,
         container_id=container_id,
         duration_s=time.monotonic() - started,
-        placement={"backend": backend},
+        placement={"backend": used, "node_id": node_id or ""},
     )

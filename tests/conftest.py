@@ -54,18 +54,33 @@ def fresh_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
-    """A real local Ray on 127.0.0.1 for this test session.
-
-    It advertises the custom resource ``gvisor`` when runsc is installed, as
-    the embedded default does.
-    """
+def _ensure_local_ray() -> None:
     import ray
 
     from incontainer._util.ray_local import init_ray
 
+    if ray.is_initialized():
+        return
     resources = {"gvisor": 1000.0} if shutil.which("runsc") else {}
     init_ray(num_cpus=4, resources=resources, namespace="incontainer-test")
+
+
+@pytest.fixture
+def ray_cluster() -> Iterator[None]:
+    """A real local Ray on 127.0.0.1, shared by the tests of a session.
+
+    It advertises the custom resource ``gvisor`` when runsc is installed, as
+    the embedded default does. Multi-node tests shut it down and build their
+    own cluster; the next test that asks for this fixture starts it again.
+    """
+    _ensure_local_ray()
     yield
-    ray.shutdown()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shutdown_ray_at_end() -> Iterator[None]:
+    yield
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()

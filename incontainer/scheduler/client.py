@@ -1,0 +1,92 @@
+"""Client side of the scheduler: find or start it, submit, map, explain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from incontainer.errors import IncontainerError, TimedOutError
+from incontainer.scheduler.service import SchedulerService, SchedulerSettings
+from incontainer.workload import Workload, WorkloadResult
+
+__all__ = ["SCHEDULER_NAME", "WorkloadHandle", "get_scheduler", "map_workloads"]
+
+SCHEDULER_NAME = "incontainer-scheduler"
+# Threads of the scheduler actor: submissions, waits and explanations are
+# served while workloads run on the per-node executors.
+SCHEDULER_CONCURRENCY = 64
+
+
+def get_scheduler(
+    namespace: str,
+    redis_url: str,
+    data_dir: str,
+    settings: SchedulerSettings | None = None,
+) -> Any:
+    """Return the namespace's scheduler actor, starting it if there is none."""
+    import ray
+
+    actor_class = ray.remote(SchedulerService)
+    return actor_class.options(
+        name=SCHEDULER_NAME,
+        namespace=namespace,
+        lifetime="detached",
+        get_if_exists=True,
+        max_concurrency=SCHEDULER_CONCURRENCY,
+        num_cpus=0,
+    ).remote(redis_url, data_dir, namespace, settings or SchedulerSettings())
+
+
+def _get(ref: Any) -> Any:
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.as_instanceof_cause()
+        if isinstance(cause, IncontainerError):
+            raise cause from None
+        raise
+
+
+@dataclass(frozen=True)
+class WorkloadHandle:
+    """A submitted workload: wait for its result or ask why it went where."""
+
+    workload_id: str
+    scheduler: Any
+
+    def result(self, timeout: float | None = None) -> WorkloadResult:
+        """Wait for the result; raise TimedOutError after ``timeout`` seconds."""
+        outcome = _get(self.scheduler.result.remote(self.workload_id, timeout))
+        if outcome is None:
+            raise TimedOutError(
+                f"workload {self.workload_id} did not finish within {timeout} s; "
+                "call result() again to keep waiting"
+            )
+        return outcome  # type: ignore[no-any-return]
+
+    def explain(self) -> dict[str, Any]:
+        """Return the placement decision: choice, costs, exclusions."""
+        return _get(self.scheduler.explain.remote(self.workload_id))  # type: ignore[no-any-return]
+
+
+def submit_workload(scheduler: Any, workload: Workload) -> WorkloadHandle:
+    return WorkloadHandle(_get(scheduler.submit.remote(workload)), scheduler)
+
+
+def map_workloads(
+    scheduler: Any, workloads: Iterable[Workload], *, poll_s: float = 5.0
+) -> Iterator[tuple[WorkloadHandle, WorkloadResult]]:
+    """Submit every workload, then yield (handle, result) as each finishes."""
+    handles = {
+        h.workload_id: h for h in (submit_workload(scheduler, w) for w in workloads)
+    }
+    pending = list(handles)
+    while pending:
+        finished = _get(scheduler.wait_any.remote(pending, poll_s))
+        for workload_id in finished:
+            pending.remove(workload_id)
+            handle = handles[workload_id]
+            yield handle, handle.result()
