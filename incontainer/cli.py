@@ -117,21 +117,23 @@ def _status(result: Any) -> str:
 
 def _print_table(results: list[Any]) -> None:
     table = Table(title="incontainer run")
-    for column in ("job", "placement", "status", "seconds", "output", "why"):
+    for column in ("job", "placement", "status", "s", "output"):
         table.add_column(column, overflow="fold")
     for item in results:
-        output = _first_line(item.result.stdout) if item.result else str(item.error)
+        output = _first_line(item.result.stdout, 40) if item.result else str(item.error)
         backend = item.placement.get("backend", "") or "-"
         node = item.placement.get("node_id", "")
         table.add_row(
             item.workload.name,
-            f"{backend}@{node[:8]}" if node else backend,
+            f"{backend}@{node[:6]}" if node else backend,
             _status(item),
             f"{item.duration_s:.2f}",
             output,
-            item.placement.get("reason", ""),
         )
     console.print(table)
+    console.print("[bold]why each job went where it went[/bold]")
+    for item in results:
+        console.print(f"  {item.workload.name}: {item.placement.get('reason', '')}")
 
 
 def _print_explanations(

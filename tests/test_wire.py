@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from incontainer.wire import generate
 
 
-def test_generated_module_is_current(tmp_path: Path) -> None:
-    fresh = generate.generate(tmp_path).read_text()
-    committed = (Path(generate.__file__).parent / generate.OUT_NAME).read_text()
+@pytest.mark.parametrize("name", [generate.OUT_NAME, generate.STUB_NAME])
+def test_generated_module_is_current(tmp_path: Path, name: str) -> None:
+    generate.generate(tmp_path)
+    fresh = (tmp_path / name).read_text()
+    committed = (Path(generate.__file__).parent / name).read_text()
     assert fresh == committed, (
-        "incontainer/wire/incontainer_pb2.py is stale: run "
+        f"incontainer/wire/{name} is stale: run "
         "`python -m incontainer.wire.generate` and commit the result"
     )
 

@@ -68,5 +68,5 @@ def init_ray(
         }
     else:
         kwargs["address"] = address
-    info = ray.init(**kwargs)
+    info: Any = ray.init(**kwargs)
     return dict(info.address_info)

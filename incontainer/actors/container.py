@@ -135,7 +135,7 @@ class ContainerActorImpl:
             error = None
         except IncontainerError as exc:
             value, error = None, exc
-        except Exception as exc:  # noqa: BLE001 - anything else is a sandbox bug
+        except Exception as exc:
             logger.exception("container %s: unexpected error", self.container_id)
             value = None
             error = SandboxError(
@@ -241,6 +241,8 @@ class ContainerActorImpl:
                 self._running_execs -= 1
                 self._idle.notify_all()
         self.record.exec_count += 1
+        self.record.updated_at = time.time()
+        self._records.put(self.record)
         return result
 
     def _fail(self, exc: BaseException) -> None:

@@ -97,7 +97,10 @@ class WarmPool:
 
     def __repr__(self) -> str:
         idle = sum(len(v) for v in self._idle.values())
-        return f"<WarmPool size={self.size} idle={idle} hits={self.hits} misses={self.misses}>"
+        return (
+            f"<WarmPool size={self.size} idle={idle} hits={self.hits} "
+            f"misses={self.misses}>"
+        )
 
     def statistics(self) -> dict[str, Any]:
         with self._lock:

@@ -10,8 +10,10 @@ Key layout (all under the ``incontainer:`` prefix):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import enum
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import redis
 
@@ -51,21 +53,36 @@ def snapshot_key(container_id: str) -> str:
     return f"incontainer:container:{container_id}:snapshot"
 
 
-def _enum_name(prefix: str, value: str) -> str:
-    return f"{prefix}_{value.upper().replace('-', '_')}"
+E = TypeVar("E", bound=enum.Enum)
 
 
-def _enum_value(name: str, prefix: str) -> str:
-    return name[len(prefix) + 1 :].lower()
+def _pb_codes(enum_type: type[E], pb_enum: Any, prefix: str) -> dict[E, Any]:
+    """Map each member of ``enum_type`` to the number of its protobuf value.
+
+    The values are typed Any because the generated stubs give each protobuf
+    enum its own int subtype.
+    """
+    return {
+        member: int(pb_enum.Value(f"{prefix}_{member.value.upper().replace('-', '_')}"))
+        for member in enum_type
+    }
+
+
+_ENVIRONMENT = _pb_codes(EnvironmentType, pb.EnvironmentType, "ENVIRONMENT_TYPE")
+_ISOLATION = _pb_codes(IsolationLevel, pb.IsolationLevel, "ISOLATION_LEVEL")
+_STATE = _pb_codes(ContainerState, pb.ContainerState, "CONTAINER_STATE")
+_EVENT = _pb_codes(EventType, pb.EventType, "EVENT_TYPE")
+_ENVIRONMENT_FROM = {v: k for k, v in _ENVIRONMENT.items()}
+_ISOLATION_FROM = {v: k for k, v in _ISOLATION.items()}
+_STATE_FROM = {v: k for k, v in _STATE.items()}
+_EVENT_FROM = {v: k for k, v in _EVENT.items()}
 
 
 def config_to_pb(config: ContainerConfig) -> pb.ContainerConfig:
     res = config.resources
     message = pb.ContainerConfig(
         name=config.name,
-        environment=pb.EnvironmentType.Value(
-            _enum_name("ENVIRONMENT_TYPE", config.environment.value)
-        ),
+        environment=_ENVIRONMENT[config.environment],
         resources=pb.Resources(
             cpu=res.cpu, memory_mb=res.memory_mb, disk_mb=res.disk_mb
         ),
@@ -88,10 +105,9 @@ def config_to_pb(config: ContainerConfig) -> pb.ContainerConfig:
 
 def config_from_pb(message: pb.ContainerConfig) -> ContainerConfig:
     res = message.resources
-    env_name = pb.EnvironmentType.Name(message.environment)
     return ContainerConfig(
         name=message.name,
-        environment=EnvironmentType(_enum_value(env_name, "ENVIRONMENT_TYPE")),
+        environment=_ENVIRONMENT_FROM.get(message.environment, EnvironmentType.CLIENT),
         resources=Resources(
             cpu=res.cpu,
             memory_mb=res.memory_mb,
@@ -111,50 +127,42 @@ def security_to_pb(security: SecurityContext) -> pb.SecurityContext:
     return pb.SecurityContext(
         user_id=security.user_id,
         permissions=sorted(security.permissions),
-        isolation_level=pb.IsolationLevel.Value(
-            _enum_name("ISOLATION_LEVEL", security.isolation_level.value)
-        ),
+        isolation_level=_ISOLATION[security.isolation_level],
     )
 
 
 def security_from_pb(message: pb.SecurityContext) -> SecurityContext:
-    level = pb.IsolationLevel.Name(message.isolation_level)
     return SecurityContext(
         user_id=message.user_id,
         permissions=frozenset(message.permissions),
-        isolation_level=IsolationLevel(_enum_value(level, "ISOLATION_LEVEL")),
+        isolation_level=_ISOLATION_FROM.get(
+            message.isolation_level, IsolationLevel.STANDARD
+        ),
     )
 
 
-def _state_to_pb(state: ContainerState | None) -> int:
-    if state is None:
-        return 0
-    return int(pb.ContainerState.Value(_enum_name("CONTAINER_STATE", state.value)))
+def _state_to_pb(state: ContainerState | None) -> Any:
+    return 0 if state is None else _STATE[state]
 
 
 def _state_from_pb(value: int) -> ContainerState | None:
-    if value == 0:
-        return None
-    return ContainerState(
-        _enum_value(pb.ContainerState.Name(value), "CONTAINER_STATE")  # type: ignore[arg-type]
-    )
+    return _STATE_FROM.get(value)
 
 
 def event_to_pb(event: ContainerEvent) -> pb.ContainerEvent:
     return pb.ContainerEvent(
-        type=pb.EventType.Value(_enum_name("EVENT_TYPE", event.type.value)),
+        type=_EVENT[event.type],
         container_id=event.container_id,
         timestamp=event.timestamp,
-        previous_state=_state_to_pb(event.previous_state),  # type: ignore[arg-type]
-        state=_state_to_pb(event.state),  # type: ignore[arg-type]
+        previous_state=_state_to_pb(event.previous_state),
+        state=_state_to_pb(event.state),
         detail=event.detail,
     )
 
 
 def event_from_pb(message: pb.ContainerEvent) -> ContainerEvent:
-    kind = _enum_value(pb.EventType.Name(message.type), "EVENT_TYPE").replace("_", "-")
     return ContainerEvent(
-        type=EventType(kind),
+        type=_EVENT_FROM.get(message.type, EventType.STATE_CHANGED),
         container_id=message.container_id,
         timestamp=message.timestamp,
         previous_state=_state_from_pb(message.previous_state),
@@ -197,7 +205,7 @@ class ContainerRecord:
         message = pb.ContainerInfo(
             container_id=self.container_id,
             name=self.config.name,
-            state=_state_to_pb(self.state),  # type: ignore[arg-type]
+            state=_state_to_pb(self.state),
             backend=self.backend,
             node_id=self.node_id,
             user_id=self.security.user_id,
@@ -241,9 +249,9 @@ class RecordStore:
     def close(self) -> None:
         self._client.close()
 
-    def _call(self, what: str, fn: object, *args: object) -> object:
+    def _call(self, what: str, fn: Callable[..., Any], *args: object) -> Any:
         try:
-            return fn(*args)  # type: ignore[operator]
+            return fn(*args)
         except redis.RedisError as exc:
             raise StoreUnavailableError(
                 f"state store at {self.redis_url} failed to {what}: {exc}; check "
@@ -263,11 +271,11 @@ class RecordStore:
         data = self._call(
             "read a container record", self._client.hget, CONTAINERS_KEY, container_id
         )
-        return ContainerRecord.from_bytes(data) if data else None  # type: ignore[arg-type]
+        return ContainerRecord.from_bytes(data) if data else None
 
     def all(self) -> list[ContainerRecord]:
         data = self._call("list containers", self._client.hgetall, CONTAINERS_KEY)
-        records = [ContainerRecord.from_bytes(v) for v in data.values()]  # type: ignore[union-attr]
+        records = [ContainerRecord.from_bytes(v) for v in data.values()]
         return sorted(records, key=lambda r: (r.created_at, r.container_id))
 
     def append_events(self, events: Iterable[ContainerEvent]) -> None:
@@ -287,7 +295,7 @@ class RecordStore:
         )
         return [
             event_from_pb(pb.ContainerEvent.FromString(fields[b"event"]))
-            for _, fields in entries  # type: ignore[union-attr]
+            for _, fields in entries
         ]
 
     def put_snapshot(self, container_id: str, snapshot: bytes) -> None:
@@ -296,10 +304,10 @@ class RecordStore:
         )
 
     def get_snapshot(self, container_id: str) -> bytes | None:
-        data = self._call(
+        data: bytes | None = self._call(
             "read a snapshot", self._client.get, snapshot_key(container_id)
         )
-        return data  # type: ignore[return-value]
+        return data
 
     def delete_snapshot(self, container_id: str) -> None:
         self._call("delete a snapshot", self._client.delete, snapshot_key(container_id))

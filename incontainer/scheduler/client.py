@@ -44,7 +44,7 @@ def _get(ref: Any) -> Any:
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
-        cause = exc.as_instanceof_cause()
+        cause = exc.as_instanceof_cause()  # type: ignore[no-untyped-call]
         if isinstance(cause, IncontainerError):
             raise cause from None
         raise

@@ -129,7 +129,7 @@ def _calls_process(tree: ast.AST) -> bool:
 
 
 def _classify(imports: set[str]) -> tuple[list[str], list[str], bool, bool]:
-    local = set()
+    local: set[str] = set()
     missing, third_party = [], []
     processes = network = False
     stdlib = sys.stdlib_module_names

@@ -12,7 +12,10 @@ from incontainer.scheduler.feasibility import Requirements
 
 __all__ = ["Decision", "NodeView", "decide"]
 
-RUNSC_HINT = "install runsc (`apt-get install runsc`) on a node and give it the Ray resource 'gvisor'"
+RUNSC_HINT = (
+    "install runsc (`apt-get install runsc`) on a node and give it the Ray "
+    "resource 'gvisor'"
+)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from incontainer.scheduler.feasibility import Requirements, analyze
 from incontainer.scheduler.placement import RUNSC_HINT, Decision, NodeView, decide
 from incontainer.workload import Workload, WorkloadResult, run_workload
 
-__all__ = ["SchedulerSettings", "SchedulerService"]
+__all__ = ["SchedulerService", "SchedulerSettings"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class SchedulerService:
         import ray
 
         alive = {}
-        for node in ray.nodes():
+        for node in ray.nodes():  # type: ignore[no-untyped-call]
             if node.get("Alive"):
                 alive[node["NodeID"]] = node.get("Resources", {})
         with self._lock:
@@ -281,7 +281,7 @@ class SchedulerService:
     def _run(self, task: _Task, placement: Placement) -> None:
         try:
             outcome = self._attempt(task, placement)
-        except Exception as exc:  # noqa: BLE001 - no caller but the result
+        except Exception as exc:
             logger.exception("workload %s failed in the scheduler", task.workload_id)
             outcome = None
             error: IncontainerError | None = SandboxError(f"scheduler failed: {exc!r}")
@@ -358,8 +358,9 @@ class SchedulerService:
             task.workload_id, task.workload, task.requirements, frozenset(task.avoid)
         )
         decision.attempts = task.decision.attempts
-        decision.escalations = task.decision.escalations + [
-            f"rerouted from {placement}: {why}"
+        decision.escalations = [
+            *task.decision.escalations,
+            f"rerouted from {placement}: {why}",
         ]
         task.decision = decision
         if decision.chosen is None:
@@ -382,8 +383,10 @@ class SchedulerService:
         if decision.chosen is None:
             return False
         decision.attempts = task.decision.attempts
-        decision.escalations = task.decision.escalations + [
-            "escalated from wasm to gvisor: the WASM run failed for a missing capability"
+        decision.escalations = [
+            *task.decision.escalations,
+            "escalated from wasm to gvisor: the WASM run failed for a missing "
+            "capability",
         ]
         task.decision = decision
         self._enqueue(task)
@@ -483,7 +486,7 @@ class SchedulerService:
                     "assigned": n.assigned,
                     "slots": n.slots,
                     "reserved_mb": n.reserved_mb,
-                }  # fmt: skip
+                }
                 for n in self._nodes.values()
             }
         return {

@@ -1,4 +1,4 @@
-"""Regenerate ``incontainer_pb2.py`` from ``proto/incontainer/v1``.
+"""Regenerate ``incontainer_pb2.py`` and its stub from ``proto/incontainer/v1``.
 
 Run ``python -m incontainer.wire.generate`` after editing the schema. The
 output goes next to this file; ``--out DIR`` writes elsewhere (the staleness
@@ -13,26 +13,33 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grpc_tools import protoc  # type: ignore[import-untyped]
+from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTO_DIR = ROOT / "proto"
 PROTO_FILE = PROTO_DIR / "incontainer" / "v1" / "incontainer.proto"
 OUT_NAME = "incontainer_pb2.py"
+STUB_NAME = "incontainer_pb2.pyi"
 
 
 def generate(out_dir: Path) -> Path:
     """Compile the schema and write the Python module into ``out_dir``."""
     with tempfile.TemporaryDirectory() as tmp:
         code = protoc.main(
-            ["protoc", f"-I{PROTO_DIR}", f"--python_out={tmp}", str(PROTO_FILE)]
+            [
+                "protoc",
+                f"-I{PROTO_DIR}",
+                f"--python_out={tmp}",
+                f"--pyi_out={tmp}",
+                str(PROTO_FILE),
+            ]
         )
         if code != 0:
             raise SystemExit(f"protoc failed with exit code {code} on {PROTO_FILE}")
-        produced = Path(tmp) / "incontainer" / "v1" / OUT_NAME
-        target = out_dir / OUT_NAME
-        shutil.copyfile(produced, target)
-    return target
+        produced = Path(tmp) / "incontainer" / "v1"
+        for name in (OUT_NAME, STUB_NAME):
+            shutil.copyfile(produced / name, out_dir / name)
+    return out_dir / OUT_NAME
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,117 @@
+"""The scheduler actor on a real local Ray with real sandboxes."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import ray
+
+from incontainer import (
+    BackendUnavailableError,
+    ContainerConfig,
+    InvalidInputError,
+    Workload,
+    create_container_manager,
+)
+from incontainer.manager import ContainerManager
+from incontainer.scheduler.client import SCHEDULER_NAME
+
+NAMESPACE = "incontainer-test"
+
+
+@pytest.fixture
+def manager(
+    ray_cluster: None, redis_url: str, tmp_path: Path
+) -> Iterator[ContainerManager]:
+    with create_container_manager(
+        redis_url=redis_url, data_dir=tmp_path / "data", namespace=NAMESPACE
+    ) as created:
+        yield created
+        try:
+            scheduler = ray.get_actor(SCHEDULER_NAME, namespace=NAMESPACE)
+        except ValueError:
+            return
+        ray.get(scheduler.close.remote())
+        ray.kill(scheduler, no_restart=True)
+
+
+def _auto(name: str, code: str) -> Workload:
+    return Workload(
+        name,
+        "python",
+        ("-c", code),
+        config=ContainerConfig(name=name, environment="auto"),
+    )
+
+
+def test_submit_routes_plain_python_to_wasm(manager: ContainerManager) -> None:
+    handle = manager.submit(_auto("sum", "print(sum(range(10)))"))
+    outcome = handle.result(timeout=120)
+    assert outcome.error is None
+    assert outcome.result is not None
+    assert outcome.result.stdout == b"45\n"
+    assert outcome.placement["backend"] == "wasm"
+    explained = handle.explain()
+    assert explained["chosen"].startswith("wasm@")
+    assert explained["costs"]
+
+
+def test_map_returns_every_result_once(manager: ContainerManager) -> None:
+    workloads = [_auto(f"sq-{i}", f"print({i} * {i})") for i in range(6)]
+    seen = {}
+    for handle, outcome in manager.map(workloads):
+        assert handle.workload_id not in seen
+        seen[handle.workload_id] = outcome
+    outputs = sorted(int(o.result.stdout) for o in seen.values() if o.result)
+    assert outputs == [i * i for i in range(6)]
+
+
+def test_explain_without_running(manager: ContainerManager) -> None:
+    explained = manager.explain(_auto("lz", "import lzma"))
+    excluded = [e for e in explained["excluded"] if e["placement"].startswith("wasm")]
+    assert excluded
+    assert any("lzma" in r for r in excluded[0]["reasons"])
+
+
+def test_submit_rejects_non_workload(manager: ContainerManager) -> None:
+    with pytest.raises(InvalidInputError):
+        manager.submit("print(1)")  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(shutil.which("runsc") is not None, reason="runsc is installed")
+def test_native_workload_unschedulable_without_runsc(
+    manager: ContainerManager,
+) -> None:
+    outcome = manager.submit(Workload("native", "/bin/busybox", ("true",))).result(60)
+    assert isinstance(outcome.error, BackendUnavailableError)
+    assert "runsc" in str(outcome.error)
+
+
+def test_missing_module_routes_or_escalates_to_gvisor(
+    manager: ContainerManager,
+) -> None:
+    if shutil.which("runsc") is None:
+        pytest.skip("runsc not installed")
+    code = "import lzma; print(len(lzma.compress(b'a' * 1000)) < 1000)"
+    outcome = manager.submit(_auto("lzma", code)).result(timeout=180)
+    assert outcome.error is None, outcome.error
+    assert outcome.result is not None
+    assert outcome.result.stdout == b"True\n"
+    assert outcome.placement["backend"] == "gvisor"
+
+
+def test_wasm_failure_for_capability_escalates(manager: ContainerManager) -> None:
+    if shutil.which("runsc") is None:
+        pytest.skip("runsc not installed")
+    # The import is hidden from static analysis, so routing picks WASM and
+    # the run fails there with ModuleNotFoundError.
+    code = "import importlib; m = importlib.import_module('lz' + 'ma'); print('ok')"
+    outcome = manager.submit(_auto("hidden", code)).result(timeout=180)
+    assert outcome.result is not None
+    assert outcome.result.stdout == b"ok\n"
+    assert outcome.placement["backend"] == "gvisor"
+    assert any("escalated" in e for e in outcome.placement["escalations"])
+    assert outcome.placement["attempts"][0].startswith("wasm@")
