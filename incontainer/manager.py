@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from incontainer.actors.container import Reply
+from incontainer.actors.lifecycle import events_for_transition
 from incontainer.actors.pool import (
     ACTOR_PREFIX,
     PooledActor,
     new_container_id,
     spawn_container_actor,
 )
-from incontainer.actors.lifecycle import events_for_transition
 from incontainer.actors.records import ContainerRecord, RecordStore
 from incontainer.config import (
     ContainerConfig,
@@ -416,7 +416,7 @@ class ContainerManager:
         raise ExecutionLimitError subclasses; a container in another state
         raises InvalidStateError naming that state.
         """
-        record = self._record(container_id)
+        self._check_open()
         if not isinstance(command, str) or not command or "\0" in command:
             raise InvalidInputError(
                 f"invalid command {command!r}: expected a command name or path",
@@ -432,6 +432,25 @@ class ContainerManager:
             )
         checked_env = check_env("env", env or {})
         checked_timeout = _check_timeout(timeout)
+        if container_id not in self._handles:
+            # Not driven by this manager yet: check the record here so that an
+            # unknown id or a stopped container gets its error without an
+            # actor call. A live actor checks state and permissions itself.
+            self._check_can_execute(self._record(container_id))
+        stdin_bytes = bytes(stdin) if stdin is not None else None
+        result: ExecResult = self._call(
+            container_id,
+            "execute",
+            command,
+            checked_args,
+            stdin_bytes,
+            checked_env,
+            checked_timeout,
+        )
+        return result
+
+    def _check_can_execute(self, record: ContainerRecord) -> None:
+        container_id = record.container_id
         if "execute" not in record.security.permissions:
             raise PolicyViolationError(
                 f"user {record.security.user_id!r} lacks the 'execute' permission",
@@ -446,17 +465,6 @@ class ContainerManager:
                 state=record.state.value,
                 operation="execute",
             )
-        stdin_bytes = bytes(stdin) if stdin is not None else None
-        result: ExecResult = self._call(
-            container_id,
-            "execute",
-            command,
-            checked_args,
-            stdin_bytes,
-            checked_env,
-            checked_timeout,
-        )
-        return result
 
     def write_files(self, container_id: str, files: Mapping[str, bytes]) -> None:
         """Write files into the container's /workspace (paths relative to it)."""

@@ -27,7 +27,9 @@ from incontainer.config import ContainerEvent, ContainerState, ExecResult
 from incontainer.errors import (
     IncontainerError,
     InvalidInputError,
+    InvalidStateError,
     OutOfMemoryError,
+    PolicyViolationError,
     SandboxError,
     TooManyProcessesError,
 )
@@ -37,6 +39,10 @@ __all__ = ["ContainerActorImpl", "Reply"]
 logger = logging.getLogger(__name__)
 S = ContainerState
 T = TypeVar("T")
+
+# Commands that name a different program on a backend: the WASM build of
+# CPython answers to "python", Debian's native one is "python3".
+_COMMAND_ALIASES = {"gvisor": {"python": "python3"}}
 
 # Errors after which the sandbox is gone: the gVisor build in use kills the
 # whole sandbox when a memory or pids cgroup limit is hit.
@@ -223,13 +229,28 @@ class ContainerActorImpl:
         env: Mapping[str, str],
         timeout_s: float | None,
     ) -> ExecResult:
+        if "execute" not in self.record.security.permissions:
+            raise PolicyViolationError(
+                f"user {self.record.security.user_id!r} lacks the 'execute' permission",
+                container_id=self.container_id,
+                rule="permissions",
+            )
         with self._idle:
-            self._lifecycle.require("execute a command in", S.RUNNING)
+            self._lifecycle.require("execute", S.RUNNING)
             if not self._accepting:
-                self._lifecycle.require("execute a command in", S.SUSPENDED)
+                raise InvalidStateError(
+                    f"cannot execute in container {self.container_id!r}: it is "
+                    "being suspended or terminated and accepts no new work",
+                    container_id=self.container_id,
+                    state=self._lifecycle.state.value,
+                    operation="execute",
+                )
             self._running_execs += 1
         try:
             assert self._backend is not None
+            command = _COMMAND_ALIASES.get(self.record.backend, {}).get(
+                command, command
+            )
             result = self._backend.execute(
                 command, args, stdin=stdin, env=env, timeout_s=timeout_s
             )

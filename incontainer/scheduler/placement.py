@@ -109,6 +109,19 @@ def _exclusions(
     return reasons
 
 
+POLICIES = ("cost", "gvisor", "wasm", "round_robin")
+
+
+def _choose(costs: list[CostBreakdown], policy: str, turn: int) -> Placement | None:
+    if not costs:
+        return None
+    if policy == "round_robin":
+        ordered = sorted(c.placement for c in costs)
+        return ordered[turn % len(ordered)]
+    preferred = [c for c in costs if c.placement.backend == policy] or costs
+    return min(preferred, key=lambda c: (c.total_s, c.placement)).placement
+
+
 def decide(
     workload_id: str,
     workload_name: str,
@@ -119,8 +132,16 @@ def decide(
     *,
     transfer_bytes: Mapping[str, int] | None = None,
     avoid: frozenset[Placement] = frozenset(),
+    policy: str = "cost",
+    turn: int = 0,
 ) -> Decision:
-    """List placements, exclude the infeasible with reasons, pick the cheapest."""
+    """List placements, exclude the infeasible with reasons, pick one.
+
+    ``policy`` "cost" picks the cheapest estimate. The baselines the
+    benchmark compares against: "gvisor" and "wasm" prefer that backend
+    wherever it is feasible, and "round_robin" takes feasible placements in
+    turn (``turn`` is the submission counter).
+    """
     costs: list[CostBreakdown] = []
     excluded: list[tuple[str, list[str]]] = []
     if not any(n.gvisor for n in nodes):

@@ -29,7 +29,13 @@ from incontainer.errors import (
 )
 from incontainer.scheduler.cost import CostModel, Placement
 from incontainer.scheduler.feasibility import Requirements, analyze
-from incontainer.scheduler.placement import RUNSC_HINT, Decision, NodeView, decide
+from incontainer.scheduler.placement import (
+    POLICIES,
+    RUNSC_HINT,
+    Decision,
+    NodeView,
+    decide,
+)
 from incontainer.workload import Workload, WorkloadResult, run_workload
 
 __all__ = ["SchedulerService", "SchedulerSettings"]
@@ -61,8 +67,18 @@ class SchedulerSettings:
     wait_s: float = 300.0
     slots: int = 0
     pool_size: int = 2
+    policy: str = "cost"
+    # Run-time estimates to start from, as {"KIND|BACKEND": seconds}; the
+    # benchmark's oracle preloads the measured true run times here.
+    preload: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise InvalidInputError(
+                f"invalid policy {self.policy!r}: expected one of {POLICIES}",
+                field="policy",
+                value=self.policy,
+            )
         if self.when_full not in ("wait", "fail"):
             raise InvalidInputError(
                 f"invalid when_full {self.when_full!r}: expected 'wait' or 'fail'",
@@ -122,6 +138,10 @@ class SchedulerService:
 
         self.settings = settings
         self.model = CostModel()
+        for key, seconds in settings.preload:
+            kind, _, backend = key.rpartition("|")
+            self.model.observe_run(kind, backend, seconds)
+        self._turn = 0
         self.manager = create_container_manager(
             redis_url=redis_url, data_dir=data_dir, namespace=namespace
         )
@@ -233,6 +253,9 @@ class SchedulerService:
         deadline = time.monotonic() + self.settings.wait_s
         while True:
             self._refresh_nodes()
+            with self._lock:
+                self._turn += 1
+                turn = self._turn
             decision = decide(
                 workload_id,
                 workload.name,
@@ -241,6 +264,8 @@ class SchedulerService:
                 self._views(),
                 self.model,
                 avoid=avoid,
+                policy=self.settings.policy,
+                turn=turn,
             )
             full = [p for p, rs in decision.excluded if "node queue is full" in rs]
             if decision.chosen is not None or not full:
@@ -476,6 +501,21 @@ class SchedulerService:
             self._views(), self.model,
         )  # fmt: skip
         return decision.explain()
+
+    def wait_ready(self, timeout_s: float = 60.0) -> bool:
+        """Wait until every alive node's warm pool is full; return whether it is."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._refresh_nodes()
+            with self._lock:
+                alive = [n.node_id for n in self._nodes.values() if n.alive]
+            idle = self.pool.statistics()["idle"]
+            if all(idle.get(n, 0) >= self.settings.pool_size for n in alive):
+                return True
+            for node_id in alive:
+                self._refill(node_id)
+            time.sleep(0.05)
+        return False
 
     def statistics(self) -> dict[str, Any]:
         with self._lock:
