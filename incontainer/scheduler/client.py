@@ -24,10 +24,17 @@ def get_scheduler(
     data_dir: str,
     settings: SchedulerSettings | None = None,
 ) -> Any:
-    """Return the namespace's scheduler actor, starting it if there is none."""
+    """Return the namespace's scheduler actor, starting it if there is none.
+
+    A new scheduler is placed on the caller's node (on a cluster launched
+    from cluster.yaml, the head), so that losing a worker node does not take
+    the scheduler and its bookkeeping with it.
+    """
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     actor_class = ray.remote(SchedulerService)
+    here = ray.get_runtime_context().get_node_id()
     return actor_class.options(
         name=SCHEDULER_NAME,
         namespace=namespace,
@@ -35,6 +42,7 @@ def get_scheduler(
         get_if_exists=True,
         max_concurrency=SCHEDULER_CONCURRENCY,
         num_cpus=0,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True),
     ).remote(redis_url, data_dir, namespace, settings or SchedulerSettings())
 
 

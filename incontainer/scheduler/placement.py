@@ -170,7 +170,5 @@ def decide(
                     transfer_bytes=moved,
                 )
             )
-    chosen = (
-        min(costs, key=lambda c: (c.total_s, c.placement)).placement if costs else None
-    )
+    chosen = _choose(costs, policy, turn)
     return Decision(workload_id, workload_name, requirements, chosen, costs, excluded)

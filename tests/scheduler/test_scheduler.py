@@ -29,6 +29,7 @@ def manager(
     with create_container_manager(
         redis_url=redis_url, data_dir=tmp_path / "data", namespace=NAMESPACE
     ) as created:
+        assert ray.get(created.scheduler().wait_ready.remote(120))
         yield created
         try:
             scheduler = ray.get_actor(SCHEDULER_NAME, namespace=NAMESPACE)
