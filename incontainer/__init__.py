@@ -30,6 +30,7 @@ from incontainer.errors import (
     StoreUnavailableError,
     TimedOutError,
     TooManyProcessesError,
+    UnschedulableError,
 )
 from incontainer.jobs import JobsFile, load_jobs
 from incontainer.manager import ContainerManager, create_container_manager
@@ -75,4 +76,5 @@ __all__ = [
     "StoreUnavailableError",
     "TimedOutError",
     "TooManyProcessesError",
+    "UnschedulableError",
 ]

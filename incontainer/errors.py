@@ -271,6 +271,18 @@ class TooManyProcessesError(ExecutionLimitError):
     limit = "pids"
 
 
+class UnschedulableError(IncontainerError):
+    """No placement in the cluster can ever run the workload as configured.
+
+    ``reasons`` lists why each placement was excluded. Change the workload
+    (environment, isolation, imports) or the cluster (add a gVisor node).
+    """
+
+    def __init__(self, message: str, *, reasons: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.reasons = reasons
+
+
 class CapacityError(IncontainerError):
     """No placement has room for the work now; retry later or add nodes."""
 

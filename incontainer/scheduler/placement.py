@@ -20,7 +20,7 @@ RUNSC_HINT = (
 
 @dataclass(frozen=True)
 class NodeView:
-    """What the scheduler knows about one alive Ray node at decision time."""
+    """The scheduler's view of one alive Ray node at decision time."""
 
     node_id: str
     gvisor: bool
@@ -33,7 +33,7 @@ class NodeView:
 
 @dataclass
 class Decision:
-    """Why a workload runs where it runs; ``chosen`` is None if nowhere."""
+    """A placement decision with its evidence; ``chosen`` is None if nowhere."""
 
     workload_id: str
     workload_name: str

@@ -3,7 +3,8 @@
 One named, detached scheduler actor serves a Ray namespace. ``submit``
 decides a placement for a workload and queues it on that node; per-node
 worker threads run queued workloads through an in-actor ContainerManager.
-Results are kept by workload id and handed out exactly once per id.
+Results are kept by workload id; a second result for an id is logged and
+dropped, so each id has exactly one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from incontainer.errors import (
     IncontainerError,
     InvalidInputError,
     SandboxError,
+    UnschedulableError,
 )
 from incontainer.scheduler.cost import CostModel, Placement
 from incontainer.scheduler.feasibility import Requirements, analyze
@@ -287,7 +289,10 @@ class SchedulerService:
                 program="runsc",
                 hint=RUNSC_HINT,
             )
-        return CapacityError(f"workload {decision.workload_name!r} is {reason}")
+        reasons = tuple(sorted({r for _, rs in decision.excluded for r in rs}))
+        return UnschedulableError(
+            f"workload {decision.workload_name!r} is {reason}", reasons=reasons
+        )
 
     def _enqueue(self, task: _Task) -> None:
         placement = task.decision.chosen
