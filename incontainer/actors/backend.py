@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from incontainer.config import ExecResult
 
-__all__ = ["Backend", "GUEST_WORKSPACE"]
+__all__ = ["GUEST_WORKSPACE", "Backend"]
 
 # The container's private, writable directory as the guest sees it, on both
 # backends. Relative paths in the guest resolve inside it.
