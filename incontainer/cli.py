@@ -198,7 +198,11 @@ def _print_json(
     sys.stdout.write(json.dumps(payload, indent=2) + "\n")
 
 
-@app.command("exec")
+@app.command(
+    "exec",
+    # Everything after COMMAND belongs to the command, options included.
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
 def exec_command(
     command: Annotated[
         str, typer.Argument(help="Command name, 'python' or a .wasm path")
