@@ -1,4 +1,11 @@
-"""incontainer: hybrid WASM and gVisor containers as Ray actors."""
+"""incontainer: hybrid WASM and gVisor containers as Ray actors.
+
+Configuration types and errors are imported eagerly. The manager, jobs and
+workload entry points load on first use, because every WASM worker process
+imports this package and should not pay for Redis and Ray imports.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from incontainer.config import (
     ContainerConfig,
@@ -32,9 +39,33 @@ from incontainer.errors import (
     TooManyProcessesError,
     UnschedulableError,
 )
-from incontainer.jobs import JobsFile, load_jobs
-from incontainer.manager import ContainerManager, create_container_manager
-from incontainer.workload import Workload, WorkloadResult, run_workload
+
+if TYPE_CHECKING:
+    from incontainer.jobs import JobsFile, load_jobs
+    from incontainer.manager import ContainerManager, create_container_manager
+    from incontainer.workload import Workload, WorkloadResult, run_workload
+
+_LAZY = {
+    "JobsFile": "incontainer.jobs",
+    "load_jobs": "incontainer.jobs",
+    "ContainerManager": "incontainer.manager",
+    "create_container_manager": "incontainer.manager",
+    "Workload": "incontainer.workload",
+    "WorkloadResult": "incontainer.workload",
+    "run_workload": "incontainer.workload",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'incontainer' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
