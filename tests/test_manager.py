@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from incontainer import (
     create_container_manager,
 )
 from incontainer._util.redis_server import RedisServer
-from incontainer.config import ContainerEvent
+from incontainer.config import ContainerEvent, ExecResult
 from incontainer.manager import ACTOR_PREFIX, ContainerManager
 
 
@@ -239,3 +241,34 @@ def test_embedded_redis_started_and_stopped(ray_cluster: None, tmp_path: Path) -
     manager.close()
     assert not server.running
     assert ray.is_initialized()  # the session's Ray was not ours to stop
+
+
+@pytest.mark.realtime
+def test_suspend_waits_for_running_execution(manager: ContainerManager) -> None:
+    container_id = manager.create_container(ContainerConfig(name="drain"))
+    manager.start_container(container_id)
+    # The guest sleeps 2 s so that suspend arrives while it runs; the wait
+    # below polls the actor's own counter rather than guessing a delay.
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        code = "import time; time.sleep(2); print('finished')"
+        outcome["result"] = manager.execute_command(
+            container_id, "python", ["-c", code]
+        )
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    for _ in range(600):
+        if manager.container_statistics(container_id)["running_execs"] == 1:
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the execution never started")
+    manager.suspend_container(container_id)
+    worker.join(timeout=60)
+    result = outcome["result"]
+    assert isinstance(result, ExecResult)
+    assert result.stdout == b"finished\n"
+    assert manager.get_container_info(container_id).state is ContainerState.SUSPENDED
+    manager.terminate_container(container_id)
