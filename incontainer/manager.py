@@ -482,15 +482,24 @@ class ContainerManager:
         }
         self._call(container_id, "write_files", encoded)
 
-    def suspend_container(self, container_id: str) -> None:
-        """Suspend a running container and release its actor.
+    def suspend_container(self, container_id: str, *, checkpoint: bool = False) -> None:
+        """Suspend a running container.
 
         New executions are rejected at once; running ones finish first (each
-        within its own deadline). The workspace is saved to the state store,
-        so the container can resume on any node.
+        within its own deadline). A WASM container's workspace is saved to
+        the state store and its actor released, so it can resume on any node.
+        A gVisor sandbox is paused in place, or with ``checkpoint=True`` its
+        memory is saved to an image on its node and the sandbox stopped, so
+        the memory is free until resume restores it.
         """
         self._record(container_id)
-        self._call(container_id, "suspend")
+        if not isinstance(checkpoint, bool):
+            raise InvalidInputError(
+                f"invalid checkpoint {checkpoint!r}: expected true or false",
+                field="checkpoint",
+                value=checkpoint,
+            )
+        self._call(container_id, "suspend", checkpoint)
         record = self._record(container_id)
         if record.backend == "wasm":
             self._call(container_id, "release")

@@ -271,10 +271,16 @@ class ContainerActorImpl:
         if self._lifecycle.state not in (S.FAILED, S.TERMINATED, S.TERMINATING):
             self._lifecycle.move(S.FAILED, detail=str(exc))
 
-    def suspend(self) -> Reply:
-        """Drain executions, snapshot the sandbox, save it (running -> suspended)."""
+    def suspend(self, checkpoint: bool = False) -> Reply:
+        """Drain executions, snapshot the sandbox, save it (running -> suspended).
+
+        ``checkpoint`` makes a gVisor sandbox save its memory to an image and
+        stop, instead of pausing in place; WASM always saves its files.
+        """
 
         def run() -> None:
+            if checkpoint and hasattr(self._backend, "suspend_mode"):
+                setattr(self._backend, "suspend_mode", "checkpoint")  # noqa: B010
             with self._idle:
                 self._lifecycle.require("suspend", S.RUNNING)
                 self._accepting = False
