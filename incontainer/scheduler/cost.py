@@ -17,13 +17,22 @@ __all__ = ["DEFAULTS", "CostBreakdown", "CostModel", "Placement"]
 
 # Starting estimates in seconds, measured on a 2-core Debian 12 VM (Ray 2.60,
 # wasmtime 50, runsc 2022-12-19); learned values replace them after runs.
+# A start estimate covers the whole container around the run, as the
+# scheduler observes it: create, start, the execution's overhead and
+# terminate. The values below come from timing those phases without other
+# load. In bench/bench_scheduler.py runs, with other processes on the two
+# cores, the model learned 0.7 to 1.0 s (warm WASM), 1.1 to 1.8 s (cold
+# WASM) and 1.7 to 1.9 s (gVisor).
 DEFAULTS: Mapping[str, float] = {
-    # A warm pooled WASM actor: one actor call plus instantiation.
-    "start.wasm.warm": 0.005,
-    # A new Ray actor (about 0.6 s) plus loading the cached CPython module.
-    "start.wasm.cold": 0.8,
-    # runsc create + start of a sandbox with the curated rootfs.
-    "start.gvisor.cold": 0.35,
+    # A warm pooled WASM actor: adopting it takes about 10 ms, and its first
+    # execution starts the sandbox's worker process (about 0.25 s).
+    "start.wasm.warm": 0.3,
+    # A new Ray actor (about 0.6 s), its worker process, and loading the
+    # cached CPython module: 1.1 to 1.5 s.
+    "start.wasm.cold": 1.3,
+    # A new container actor, runsc create and start of a sandbox with the
+    # curated rootfs, and its teardown: 1.4 to 2.1 s.
+    "start.gvisor.cold": 1.6,
     # CPython for WASI starts in about 31 ms; native CPython in gVisor in
     # about 60 ms including runsc exec.
     "run.wasm.python": 0.06,
