@@ -293,12 +293,17 @@ class ContainerManager:
         self._handles[record.container_id] = handle
         return handle
 
+    def _node_actor(self, ensure: Callable[..., Any], node_id: str) -> Any:
+        # The node actor keeps runsc state under this manager's data
+        # directory when this manager starts it; an existing one keeps its own.
+        return ensure(node_id, data_dir=str(self.runtime.data_dir / "gvisor"))
+
     def _gvisor_node(self, node_id: str | None) -> tuple[Any, str]:
         from incontainer.actors.gvisor.node import ensure_node_actor, list_gvisor_nodes
 
         nodes = list_gvisor_nodes()
         if node_id is not None and node_id in nodes:
-            return ensure_node_actor(node_id), node_id
+            return self._node_actor(ensure_node_actor, node_id), node_id
         if node_id is not None:
             raise BackendUnavailableError(
                 f"node {node_id} has no runsc (custom resource 'gvisor') or is "
@@ -314,7 +319,7 @@ class ContainerManager:
                 hint=RUNSC_HINT,
             )
         # The scheduler passes the node it chose; direct calls take the first.
-        return ensure_node_actor(nodes[0]), nodes[0]
+        return self._node_actor(ensure_node_actor, nodes[0]), nodes[0]
 
     # Lifecycle ------------------------------------------------------------
 
@@ -331,8 +336,8 @@ class ContainerManager:
         ``config.environment`` chooses the backend: ``client`` is WASM,
         ``server`` is gVisor, and ``auto`` picks WASM here (the scheduler
         routes ``auto`` workloads by cost). ``node_id`` pins the container
-        to a Ray node; ``pooled`` adopts a pre-started WASM actor from a warm
-        pool instead of starting one. If creation fails, nothing is left
+        to a Ray node; ``pooled`` adopts a pre-started actor from a warm pool
+        on its node instead of starting one. If creation fails, nothing is left
         behind: no actor, no sandbox, and the record is marked failed.
         """
         self._check_open()
@@ -361,12 +366,6 @@ class ContainerManager:
             created_at=now,
             updated_at=now,
         )
-        if pooled is not None and backend != "wasm":
-            raise InvalidInputError(
-                "invalid pooled actor: warm pools hold WASM container actors only",
-                field="pooled",
-                value=pooled.container_id,
-            )
         self._create_actor(record, node_id, pooled)
         return record.container_id
 
@@ -380,7 +379,10 @@ class ContainerManager:
             else:
                 record.node_id = pooled.node_id
                 self._handles[record.container_id] = pooled.handle
-                self._call(record.container_id, "adopt", record)
+                gvisor_node = None
+                if record.backend == "gvisor":
+                    gvisor_node, _ = self._gvisor_node(pooled.node_id)
+                self._call(record.container_id, "adopt", record, gvisor_node)
             self._call(record.container_id, "initialize")
         except BaseException as exc:
             self._discard(record, exc)

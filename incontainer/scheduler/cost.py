@@ -33,6 +33,8 @@ DEFAULTS: Mapping[str, float] = {
     # A new container actor, runsc create and start of a sandbox with the
     # curated rootfs, and its teardown: 1.4 to 2.1 s.
     "start.gvisor.cold": 1.6,
+    # A pooled container actor saves the Ray actor start (about 0.6 s).
+    "start.gvisor.warm": 1.0,
     # CPython for WASI starts in about 31 ms; native CPython in gVisor in
     # about 60 ms including runsc exec.
     "run.wasm.python": 0.06,
@@ -171,9 +173,7 @@ class CostModel:
     ) -> CostBreakdown:
         """Return the cost of running a workload of ``kind`` at ``placement``."""
         backend = placement.backend
-        start_name = (
-            f"start.{backend}.{'warm' if warm and backend == 'wasm' else 'cold'}"
-        )
+        start_name = f"start.{backend}.{'warm' if warm else 'cold'}"
         run, learned = self.run_s(kind, backend)
         transfer = transfer_bytes / self.defaults["transfer.bytes_per_s"]
         return CostBreakdown(

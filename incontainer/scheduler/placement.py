@@ -28,7 +28,7 @@ class NodeView:
     reserved_mb: float
     queued_s: float
     queue_full: bool
-    warm_wasm: bool
+    warm_actor: bool
 
 
 @dataclass
@@ -165,7 +165,7 @@ def decide(
                 model.estimate(
                     placement,
                     requirements.kind,
-                    warm=node.warm_wasm,
+                    warm=node.warm_actor,
                     queued_s=node.queued_s,
                     transfer_bytes=moved,
                 )

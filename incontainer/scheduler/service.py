@@ -148,6 +148,7 @@ class SchedulerService:
             redis_url=redis_url, data_dir=data_dir, namespace=namespace
         )
         self.pool = WarmPool(namespace, redis_url, data_dir, settings.pool_size)
+        self._teardown = ThreadPoolExecutor(4, thread_name_prefix="teardown")
         self._nodes: dict[str, _Node] = {}
         self._tasks: dict[str, _Task] = {}
         self._results: dict[str, WorkloadResult] = {}
@@ -216,7 +217,7 @@ class SchedulerService:
                     if n.assigned >= n.slots
                     else 0.0,
                     queue_full=n.assigned >= n.slots + limit,
-                    warm_wasm=self.pool.has_warm(n.node_id),
+                    warm_actor=self.pool.has_warm(n.node_id),
                 )
                 for n in self._nodes.values()
                 if n.alive
@@ -341,6 +342,7 @@ class SchedulerService:
             backend=placement.backend,
             node_id=placement.node_id,
             pooled=pooled,
+            teardown=self._teardown,
         )
         self._learn(task, placement, outcome, pooled is not None, started)
         if self._lost(outcome) and self._reroute(task, placement, str(outcome.error)):
@@ -522,6 +524,12 @@ class SchedulerService:
             time.sleep(0.05)
         return False
 
+    def node_id(self) -> str:
+        """Return the id of the Ray node this scheduler runs on."""
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+
     def statistics(self) -> dict[str, Any]:
         with self._lock:
             nodes = {
@@ -543,6 +551,7 @@ class SchedulerService:
         }
 
     def close(self) -> None:
+        self._teardown.shutdown(wait=True)
         self.pool.close()
         for node in self._nodes.values():
             node.executor.shutdown(wait=False, cancel_futures=True)

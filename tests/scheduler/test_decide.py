@@ -28,7 +28,7 @@ def _node(node_id: str, *, gvisor: bool = True, **kwargs: object) -> NodeView:
         "reserved_mb": 0.0,
         "queued_s": 0.0,
         "queue_full": False,
-        "warm_wasm": True,
+        "warm_actor": True,
     }
     values.update(kwargs)
     return NodeView(node_id=node_id, gvisor=gvisor, **values)  # type: ignore[arg-type]

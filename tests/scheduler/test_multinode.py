@@ -53,17 +53,15 @@ def cluster(redis_server: RedisServer) -> Iterator[dict[str, Any]]:
     gvisor_resources = {"gvisor": 1000.0} if shutil.which("runsc") else {}
     gvisor_node = nodes.add_node(num_cpus=1, resources=gvisor_resources)
     plain_node = nodes.add_node(num_cpus=1)
+    # A second plain worker, so that some worker hosts neither the driver
+    # nor the scheduler and can be removed.
+    spare_node = nodes.add_node(num_cpus=1)
     nodes.wait_for_nodes()
     ray.init(address=nodes.address, namespace=NAMESPACE, log_to_driver=False)
-    # Several raylets share 127.0.0.1, so the driver may attach to any of
-    # them; the scheduler is placed on the driver's node. The node removed
-    # mid-batch is a worker that hosts neither.
-    driver_node = ray.get_runtime_context().get_node_id()
-    removable = next(n for n in (plain_node, gvisor_node) if n.node_id != driver_node)
     yield {
         "cluster": nodes,
         "gvisor": gvisor_node.node_id,
-        "removable": removable,
+        "workers": (plain_node, spare_node, gvisor_node),
     }
     ray.shutdown()
     nodes.shutdown()
@@ -130,6 +128,14 @@ def test_node_removed_mid_batch_completes_exactly_once(
 ) -> None:
     scheduler = manager.scheduler(SchedulerSettings(pool_size=1, slots=1))
     assert ray.get(scheduler.wait_ready.remote(180))
+    # Several raylets share 127.0.0.1, so the driver may attach to any of
+    # them. The node removed mid-batch hosts neither the driver nor the
+    # scheduler.
+    keep = {
+        ray.get_runtime_context().get_node_id(),
+        ray.get(scheduler.node_id.remote()),
+    }
+    removable = next(n for n in cluster["workers"] if n.node_id not in keep)
     # Each workload sleeps 1 s in the guest, so with one slot per node the
     # batch of 12 takes several seconds and the removal lands mid-batch.
     workloads = [
@@ -147,7 +153,7 @@ def test_node_removed_mid_batch_completes_exactly_once(
         assert handle.workload_id not in seen
         seen[handle.workload_id] = outcome
         if len(seen) == 2 and not removed.is_set():
-            cluster["cluster"].remove_node(cluster["removable"])
+            cluster["cluster"].remove_node(removable)
             removed.set()
     assert removed.is_set()
     assert len(seen) == len(workloads)
@@ -157,4 +163,4 @@ def test_node_removed_mid_batch_completes_exactly_once(
     assert outputs == list(range(12))
     rerouted = [o for o in seen.values() if o.placement["escalations"]]
     final_nodes = {o.placement["node_id"] for o in seen.values()}
-    assert cluster["removable"].node_id not in final_nodes or rerouted
+    assert removable.node_id not in final_nodes or rerouted

@@ -23,6 +23,7 @@ class WorkerProcess:
     """
 
     def __init__(self, *, cache_dir: Path, fuel: bool) -> None:
+        self.fuel = fuel
         self.stdout_fd = os.memfd_create("incontainer-wasm-stdout")
         self.stderr_fd = os.memfd_create("incontainer-wasm-stderr")
         lifeline_read, self._lifeline_write = os.pipe()

@@ -53,8 +53,9 @@ class WasmSandbox:
     the engine and the loaded modules warm; ``cache_dir`` holds compiled
     modules shared by every sandbox on the node.
 
-    ``execute`` raises InvalidStateError before ``start``, while suspended
-    and after ``close``.
+    ``worker`` is a worker process started ahead of time, which the sandbox
+    takes over; ``execute`` raises InvalidStateError before ``start``, while
+    suspended and after ``close``.
     """
 
     name = "wasm"
@@ -71,6 +72,7 @@ class WasmSandbox:
         command_path: Sequence[Path] = (runtime.TOOLS_DIR,),
         container_id: str = "",
         python_module: Path | None = None,
+        worker: WorkerProcess | None = None,
     ) -> None:
         if not isinstance(resources, Resources):
             raise InvalidInputError(
@@ -110,7 +112,13 @@ class WasmSandbox:
         self._state = _State.CREATED
         self._state_lock = threading.Lock()
         self._exec_lock = threading.Lock()
+        # A worker started ahead of time (by a warm pool) is used only when
+        # its engine matches: fuel metering is fixed when a worker starts.
         self._worker: WorkerProcess | None = None
+        if worker is not None and worker.fuel == (resources.fuel is not None):
+            self._worker = worker
+        elif worker is not None:
+            worker.kill()
         self._counters: dict[str, int] = dict.fromkeys(
             (
                 "executions",
