@@ -207,3 +207,35 @@ def test_cold_start_costs_more_than_warm() -> None:
         Placement("wasm", "n"), "tool:echo", warm=False, queued_s=0, transfer_bytes=0
     )
     assert cold.total_s > warm.total_s
+
+
+def test_baseline_policies_are_honoured() -> None:
+    requirements = analyze(_python("print(1)"))
+    nodes = [_node("n1"), _node("n2")]
+
+    def chosen(policy: str, turn: int = 0) -> Placement | None:
+        return decide(
+            "w",
+            "w",
+            requirements,
+            EnvironmentType.AUTO,
+            nodes,
+            CostModel(),
+            policy=policy,
+            turn=turn,
+        ).chosen
+
+    gvisor = chosen("gvisor")
+    assert gvisor is not None
+    assert gvisor.backend == "gvisor"
+    wasm = chosen("wasm")
+    assert wasm is not None
+    assert wasm.backend == "wasm"
+    rotated = {chosen("round_robin", turn) for turn in range(4)}
+    assert len(rotated) == 4
+    native = analyze(Workload("n", "/bin/busybox", ("true",)))
+    fallback = decide(
+        "w", "n", native, EnvironmentType.AUTO, nodes, CostModel(), policy="wasm"
+    ).chosen
+    assert fallback is not None
+    assert fallback.backend == "gvisor"
