@@ -272,3 +272,17 @@ def test_suspend_waits_for_running_execution(manager: ContainerManager) -> None:
     assert result.stdout == b"finished\n"
     assert manager.get_container_info(container_id).state is ContainerState.SUSPENDED
     manager.terminate_container(container_id)
+
+
+def test_write_files_rejects_file_and_directory_clash(
+    manager: ContainerManager, tmp_path: Path
+) -> None:
+    container_id = manager.create_container(ContainerConfig(name="clash"))
+    with pytest.raises(InvalidInputError, match="also given as a file"):
+        manager.write_files(container_id, {"f": b"a", "f/g": b"b"})
+    workspace = tmp_path / "data" / "workspaces" / container_id
+    assert not (workspace / "f").exists()
+    for bad in ("../escape", "/etc/passwd", "/workspace"):
+        with pytest.raises(InvalidInputError):
+            manager.write_files(container_id, {bad: b"x"})
+    manager.terminate_container(container_id)

@@ -12,6 +12,7 @@ from incontainer import (
     ContainerConfig,
     ContainerState,
     EventType,
+    InvalidInputError,
     InvalidStateError,
     create_container_manager,
 )
@@ -71,4 +72,28 @@ def test_server_suspend_resume_keeps_files(
     manager.resume_container(container_id)
     result = manager.execute_command(container_id, "cat", ["note.txt"])
     assert result.stdout == b"kept\n"
+    manager.terminate_container(container_id)
+
+
+def test_write_files_never_follows_guest_symlinks(
+    manager: ContainerManager, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("original\n")
+    container_id = manager.create_container(
+        ContainerConfig(name="links", environment="server")
+    )
+    manager.start_container(container_id)
+    manager.execute_command(
+        container_id,
+        "sh",
+        ["-c", f"ln -s {victim} v && mkdir real && ln -s {tmp_path} dirlink"],
+    )
+    for path in ("v", "dirlink/victim.txt", "/workspace/v"):
+        with pytest.raises(InvalidInputError, match="symlink"):
+            manager.write_files(container_id, {path: b"PWNED\n"})
+    assert victim.read_text() == "original\n"
+    manager.write_files(container_id, {"real/ok.txt": b"fine\n"})
+    result = manager.execute_command(container_id, "cat", ["real/ok.txt"])
+    assert result.stdout == b"fine\n"
     manager.terminate_container(container_id)

@@ -1,11 +1,13 @@
-"""Where incontainer keeps its files on a node."""
+"""Where incontainer keeps its files on a node, and safe writes into them."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 from pathlib import Path
 
-__all__ = ["default_data_dir", "resolve_guest_path"]
+__all__ = ["default_data_dir", "guest_relative_parts", "write_file_beneath"]
 
 
 def default_data_dir() -> Path:
@@ -16,11 +18,11 @@ def default_data_dir() -> Path:
     return Path(base) / "incontainer"
 
 
-def resolve_guest_path(root: Path, guest_path: str, *, prefix: str) -> Path:
-    """Map ``guest_path`` (absolute under ``prefix`` or relative) into ``root``.
+def guest_relative_parts(guest_path: str, *, prefix: str) -> list[str]:
+    """Split ``guest_path`` (absolute under ``prefix``, or relative) into parts.
 
-    Raises ValueError when the path escapes ``root``, holds NUL, or names
-    ``root`` itself; symlinks already inside ``root`` are resolved first.
+    Raises ValueError when the path holds NUL or ``..``, leaves ``prefix``,
+    or names ``prefix`` itself.
     """
     if "\0" in guest_path:
         raise ValueError("path contains a NUL byte")
@@ -32,9 +34,46 @@ def resolve_guest_path(root: Path, guest_path: str, *, prefix: str) -> Path:
     parts = [p for p in relative.split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
         raise ValueError("path must name a file below the workspace, without '..'")
-    candidate = root.joinpath(*parts)
-    resolved_root = root.resolve()
-    resolved = candidate.parent.resolve() / candidate.name
-    if resolved_root not in resolved.parents:
-        raise ValueError("path leaves the workspace through a symlink")
-    return candidate
+    return parts
+
+
+def write_file_beneath(root: Path, parts: list[str], content: bytes) -> None:
+    """Write ``content`` to ``root/parts...`` without following any symlink.
+
+    Every directory is opened relative to its parent with O_NOFOLLOW, so a
+    symlink the guest placed anywhere on the path, the file included, makes
+    the write fail with ValueError instead of reaching a host file; a guest
+    that swaps a directory for a symlink meanwhile cannot redirect it.
+    Missing directories are created.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    directory = os.open(root, flags)
+    try:
+        for name in parts[:-1]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o755, dir_fd=directory)
+            try:
+                child = os.open(name, flags, dir_fd=directory)
+            except OSError as exc:
+                raise _unsafe(name, exc) from None
+            os.close(directory)
+            directory = child
+        write_flags = (
+            os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+        )
+        try:
+            handle = os.open(parts[-1], write_flags, 0o644, dir_fd=directory)
+        except OSError as exc:
+            raise _unsafe(parts[-1], exc) from None
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
+    finally:
+        os.close(directory)
+
+
+def _unsafe(name: str, exc: OSError) -> ValueError:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return ValueError(f"{name!r} is a symlink or not a directory")
+    if exc.errno == errno.EISDIR:
+        return ValueError(f"{name!r} is a directory")
+    return ValueError(f"cannot write {name!r}: {exc.strerror}")

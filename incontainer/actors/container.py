@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from incontainer._util.paths import resolve_guest_path
+from incontainer._util.paths import guest_relative_parts, write_file_beneath
 from incontainer.actors.backend import GUEST_WORKSPACE, Backend
 from incontainer.actors.lifecycle import Lifecycle
 from incontainer.actors.records import ContainerRecord, RecordStore
@@ -47,6 +47,32 @@ _COMMAND_ALIASES = {"gvisor": {"python": "python3"}}
 # Errors after which the sandbox is gone: the gVisor build in use kills the
 # whole sandbox when a memory or pids cgroup limit is hit.
 _FATAL_LIMITS = (OutOfMemoryError, TooManyProcessesError)
+
+
+def _invalid_file(guest_path: str, problem: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"invalid file path {guest_path!r}: {problem}; use a path relative to "
+        f"{GUEST_WORKSPACE} that is not a symlink",
+        field="files",
+        value=guest_path,
+    )
+
+
+def _parts(guest_path: str) -> list[str]:
+    try:
+        return guest_relative_parts(guest_path, prefix=GUEST_WORKSPACE)
+    except ValueError as exc:
+        raise _invalid_file(guest_path, str(exc)) from None
+
+
+def _check_no_file_is_a_directory(targets: list[tuple[str, list[str], bytes]]) -> None:
+    """Reject a request that names a path both as a file and as a directory."""
+    files = {tuple(parts): path for path, parts, _ in targets}
+    for path, parts, _ in targets:
+        for depth in range(1, len(parts)):
+            clash = files.get(tuple(parts[:depth]))
+            if clash is not None:
+                raise _invalid_file(path, f"{clash!r} is also given as a file")
 
 
 @dataclass
@@ -377,23 +403,13 @@ class ContainerActorImpl:
 
         def run() -> None:
             self._lifecycle.require("write files to", S.CREATED, S.RUNNING)
-            targets = []
-            for guest_path, content in files.items():
+            targets = [(path, _parts(path), data) for path, data in files.items()]
+            _check_no_file_is_a_directory(targets)
+            for guest_path, parts, content in targets:
                 try:
-                    target = resolve_guest_path(
-                        self._workspace, guest_path, prefix=GUEST_WORKSPACE
-                    )
+                    write_file_beneath(self._workspace, parts, content)
                 except ValueError as exc:
-                    raise InvalidInputError(
-                        f"invalid file path {guest_path!r}: {exc}; use a path "
-                        f"relative to {GUEST_WORKSPACE}",
-                        field="files",
-                        value=guest_path,
-                    ) from None
-                targets.append((target, content))
-            for target, content in targets:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content)
+                    raise _invalid_file(guest_path, str(exc)) from None
 
         return self._reply(run)
 
