@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import re
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,10 +29,14 @@ __all__ = [
     "Mount",
     "Resources",
     "SecurityContext",
+    "short_repr",
 ]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The longest wall-clock deadline accepted, in seconds (7 days): longer ones
+# are almost always a unit mistake, and the sandboxes' timers take C ints.
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
 PERMISSIONS = frozenset({"create", "read", "write", "execute", "delete", "network"})
 
 
@@ -72,9 +77,27 @@ class EventType(str, enum.Enum):
     BLOCKED = "blocked"
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = 80
+_REPR.maxother = 80
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = 8
+_REPR.maxlevel = 3
+
+
+def short_repr(value: object) -> str:
+    """Return a repr cut to about 80 characters, for error messages.
+
+    A value from a jobs file can be huge (YAML aliases expand); the message
+    must stay readable and small.
+    """
+    return _REPR.repr(value)
+
+
 def _invalid(field_name: str, value: object, expectation: str) -> InvalidInputError:
     return InvalidInputError(
-        f"invalid {field_name} {value!r}: {expectation}", field=field_name, value=value
+        f"invalid {field_name} {short_repr(value)}: {expectation}",
+        field=field_name,
+        value=value,
     )
 
 
@@ -134,6 +157,12 @@ class Resources:
         _check_positive("resources.disk_mb", self.disk_mb, integer=True)
         _check_positive("resources.fuel", self.fuel, integer=True)
         _check_positive("resources.wall_time_s", self.wall_time_s, integer=False)
+        if self.wall_time_s is not None and self.wall_time_s > MAX_TIMEOUT_S:
+            raise _invalid(
+                "resources.wall_time_s",
+                self.wall_time_s,
+                f"expected at most {MAX_TIMEOUT_S:.0f} seconds (7 days)",
+            )
         _check_positive("resources.pids", self.pids, integer=True)
 
 

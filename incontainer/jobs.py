@@ -26,6 +26,7 @@ Python package, so a jobs file can use data that a package ships.
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +34,18 @@ from typing import Any
 
 import yaml
 
-from incontainer.config import ContainerConfig, SecurityContext
+from incontainer.config import (
+    MAX_TIMEOUT_S,
+    ContainerConfig,
+    SecurityContext,
+    short_repr,
+)
 from incontainer.errors import InvalidInputError, JobsFileError
 from incontainer.workload import Workload
 
 __all__ = ["JobsFile", "load_jobs"]
+
+_PACKAGE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 JOB_FIELDS = frozenset(
     {
@@ -54,6 +62,11 @@ class JobsFile:
     path: Path
     workloads: tuple[Workload, ...]
     errors: tuple[JobsFileError, ...]
+
+
+def _key_line(node: yaml.MappingNode, key: str) -> int:
+    lines = [k.start_mark.line + 1 for k, _ in node.value if k.value == key]
+    return int(lines[-1]) if lines else 1
 
 
 def _line_of(node: yaml.Node, field_name: str | None = None) -> int:
@@ -105,7 +118,17 @@ def load_jobs(path: str | Path) -> JobsFile:
         )
     defaults = data.get("defaults") or {}
     assert isinstance(node, yaml.MappingNode)
-    jobs_node = next(v for k, v in node.value if k.value == "jobs")
+    if not isinstance(defaults, Mapping):
+        line = _key_line(node, "defaults")
+        raise JobsFileError(
+            f"{path}:{line}: field 'defaults' is invalid: expected a mapping of "
+            f"job fields, got {short_repr(defaults)}",
+            path=str(path),
+            line=line,
+            field="defaults",
+        )
+    # PyYAML keeps the last of repeated keys, so the node must be the last too.
+    jobs_node = [v for k, v in node.value if k.value == "jobs"][-1]
     workloads: list[Workload] = []
     errors: list[JobsFileError] = []
     seen: set[str] = set()
@@ -147,14 +170,14 @@ def _require(entry: Mapping[str, Any], name: str, kind: type) -> Any:
         raise _FieldError(name, "missing required field")
     value = entry[name]
     if not isinstance(value, kind) or value == "":
-        raise _FieldError(name, f"expected {kind.__name__}, got {value!r}")
+        raise _FieldError(name, f"expected {kind.__name__}, got {short_repr(value)}")
     return value
 
 
 def _workload(path: Path, entry: Any, index: int) -> Workload:
     if not isinstance(entry, Mapping):
-        raise _FieldError("job", f"expected a mapping, got {entry!r}")
-    unknown = sorted(set(entry) - JOB_FIELDS - {"defaults"})
+        raise _FieldError("job", f"expected a mapping, got {short_repr(entry)}")
+    unknown = sorted(str(key) for key in set(entry) - JOB_FIELDS - {"defaults"})
     if unknown:
         raise _FieldError(unknown[0], f"unknown field; known: {sorted(JOB_FIELDS)}")
     name = _require(entry, "name", str)
@@ -165,17 +188,21 @@ def _workload(path: Path, entry: Any, index: int) -> Workload:
     if not isinstance(args, list) or not all(
         isinstance(a, str | int | float) for a in args
     ):
-        raise _FieldError("args", f"expected a list of strings, got {args!r}")
+        raise _FieldError("args", f"expected a list of strings, got {short_repr(args)}")
     timeout = entry.get("timeout")
     if timeout is not None and (
         isinstance(timeout, bool)
         or not isinstance(timeout, int | float)
-        or timeout <= 0
+        or not 0 < timeout <= MAX_TIMEOUT_S
     ):
-        raise _FieldError("timeout", f"expected a positive number, got {timeout!r}")
+        raise _FieldError(
+            "timeout",
+            f"expected a positive number of seconds, at most {MAX_TIMEOUT_S:.0f}, "
+            f"got {short_repr(timeout)}",
+        )
     stdin = entry.get("stdin")
     if stdin is not None and not isinstance(stdin, str):
-        raise _FieldError("stdin", f"expected a string, got {stdin!r}")
+        raise _FieldError("stdin", f"expected a string, got {short_repr(stdin)}")
     config_data = {
         "name": name if _safe_name(name) else f"job-{index + 1}",
         "environment": entry.get("environment", "client"),
@@ -232,7 +259,8 @@ def _safe_name(name: str) -> bool:
 def _files(path: Path, files: Any) -> dict[str, bytes]:
     if not isinstance(files, Mapping):
         raise _FieldError(
-            "files", f"expected a mapping of guest path to host path, got {files!r}"
+            "files",
+            f"expected a mapping of guest path to host path, got {short_repr(files)}",
         )
     result = {}
     for guest, host in files.items():
@@ -248,7 +276,7 @@ def _files(path: Path, files: Any) -> dict[str, bytes]:
 
 def _mount(path: Path, mount: Any) -> dict[str, Any]:
     if not isinstance(mount, Mapping):
-        raise _FieldError("mounts", f"expected a mapping, got {mount!r}")
+        raise _FieldError("mounts", f"expected a mapping, got {short_repr(mount)}")
     host = str(mount.get("host", mount.get("host_path", "")))
     if host.startswith("pkg:"):
         host = _package_dir(host)
@@ -264,11 +292,20 @@ def _mount(path: Path, mount: Any) -> dict[str, Any]:
 
 
 def _package_dir(spec: str) -> str:
+    """Return the directory of a top-level package, without importing it."""
     package, _, sub = spec[len("pkg:") :].partition("/")
-    found = importlib.util.find_spec(package) if package else None
-    if found is None or not found.submodule_search_locations:
+    if not _PACKAGE_NAME.fullmatch(package):
         raise _FieldError(
-            "mounts", f"Python package {package!r} not installed ({spec})"
+            "mounts",
+            f"invalid package name in {short_repr(spec)}: expected pkg:NAME or "
+            "pkg:NAME/sub/dir with a top-level package NAME",
         )
-    base = Path(next(iter(found.submodule_search_locations)))
-    return str((base / sub).resolve()) if sub else str(base)
+    # find_spec of a top-level name locates it without running its code.
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise _FieldError("mounts", f"Python package {package!r} not installed")
+    base = Path(next(iter(found.submodule_search_locations))).resolve()
+    target = (base / sub).resolve()
+    if target != base and base not in target.parents:
+        raise _FieldError("mounts", f"{short_repr(spec)} leaves the package directory")
+    return str(target)

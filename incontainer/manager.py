@@ -23,6 +23,7 @@ from incontainer.actors.pool import (
 )
 from incontainer.actors.records import ContainerRecord, RecordStore
 from incontainer.config import (
+    MAX_TIMEOUT_S,
     ContainerConfig,
     ContainerEvent,
     ContainerInfo,
@@ -134,11 +135,11 @@ def _check_timeout(timeout: float | None) -> float | None:
     if (
         isinstance(timeout, bool)
         or not isinstance(timeout, int | float)
-        or not timeout > 0
-        or timeout == float("inf")
+        or not 0 < timeout <= MAX_TIMEOUT_S
     ):
         raise InvalidInputError(
-            f"invalid timeout {timeout!r}: expected a positive number of seconds",
+            f"invalid timeout {timeout!r}: expected a positive number of seconds, "
+            f"at most {MAX_TIMEOUT_S:.0f} (7 days)",
             field="timeout",
             value=timeout,
         )

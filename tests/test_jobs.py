@@ -125,3 +125,72 @@ def test_package_mount(tmp_path: Path) -> None:
     jobs = load_jobs(path)
     assert jobs.workloads[0].config.mounts[0].host_path.endswith("fakeredis")
     assert "no_such_package_xyz" in str(jobs.errors[0])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "defaults: [1, 2]\njobs:\n  - {name: a, command: echo}\n",
+        "defaults: 5\njobs:\n  - {name: a, command: echo}\n",
+    ],
+)
+def test_invalid_defaults_is_a_file_error(tmp_path: Path, text: str) -> None:
+    with pytest.raises(JobsFileError) as caught:
+        load_jobs(_write(tmp_path, text))
+    assert caught.value.field == "defaults"
+    assert caught.value.line == 1
+
+
+def test_repeated_jobs_key_uses_the_last(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "jobs:\n  - {name: a, command: echo}\n"
+        "jobs:\n  - {name: b, command: echo}\n  - {name: c}\n",
+    )
+    jobs = load_jobs(path)
+    assert [w.name for w in jobs.workloads] == ["b"]
+    assert jobs.errors[0].line == 5
+
+
+def test_non_string_keys_are_reported(tmp_path: Path) -> None:
+    path = _write(tmp_path, "jobs:\n  - {name: a, command: echo, 1: x, zz: 1}\n")
+    (error,) = load_jobs(path).errors
+    assert error.field in ("1", "zz")
+
+
+@pytest.mark.parametrize(
+    "host", ["pkg:this.x", "pkg:..", "pkg:nonexist.sub", "pkg:fakeredis/../../.."]
+)
+def test_package_mounts_are_checked_without_imports(
+    tmp_path: Path, host: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(
+        tmp_path,
+        f"jobs:\n  - name: a\n    command: echo\n    mounts: [{{host: '{host}', guest: /d}}]\n",
+    )
+    (error,) = load_jobs(path).errors
+    assert error.field == "mounts"
+    assert "Beautiful is better" not in capsys.readouterr().out
+
+
+def test_huge_values_give_short_messages(tmp_path: Path) -> None:
+    aliases = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in range(1, 6):
+        refs = ", ".join([f"*a{level - 1}"] * 10)
+        aliases += f"a{level}: &a{level} [{refs}]\n"
+    path = _write(
+        tmp_path,
+        aliases + "jobs:\n  - name: a\n    command: echo\n    args: {k: *a5}\n",
+    )
+    (error,) = load_jobs(path).errors
+    assert error.field == "args"
+    assert len(str(error)) < 1000
+
+
+@pytest.mark.parametrize("timeout", [".nan", ".inf", "1.0e+308", "700000"])
+def test_unbounded_timeouts_rejected(tmp_path: Path, timeout: str) -> None:
+    path = _write(
+        tmp_path, f"jobs:\n  - {{name: a, command: echo, timeout: {timeout}}}\n"
+    )
+    (error,) = load_jobs(path).errors
+    assert error.field == "timeout"

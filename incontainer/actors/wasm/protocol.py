@@ -66,6 +66,9 @@ def _read_exactly(fd: int, size: int, deadline: float | None) -> bytes:
     return b"".join(chunks)
 
 
+_MAX_POLL_MS = 2**31 - 1
+
+
 def _wait_readable(fd: int, deadline: float) -> None:
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
@@ -73,5 +76,6 @@ def _wait_readable(fd: int, deadline: float) -> None:
         timeout_ms = (deadline - time.monotonic()) * 1000.0
         if timeout_ms <= 0:
             raise FrameTimeout
-        if poller.poll(max(1, int(timeout_ms + 0.999))):
+        # poll() takes a C int of milliseconds; wait in slices below that.
+        if poller.poll(max(1, min(int(timeout_ms + 0.999), _MAX_POLL_MS))):
             return

@@ -280,6 +280,12 @@ class WasmSandbox:
             except SandboxError:
                 self._counters["failures"] += 1
                 raise
+            except BaseException:
+                # The worker may still answer this request later, and that
+                # reply would be read as the next request's: stop it.
+                self._counters["failures"] += 1
+                self._stop_worker()
+                raise
 
     def _build_request(
         self,
