@@ -166,7 +166,8 @@ def test_package_mounts_are_checked_without_imports(
 ) -> None:
     path = _write(
         tmp_path,
-        f"jobs:\n  - name: a\n    command: echo\n    mounts: [{{host: '{host}', guest: /d}}]\n",
+        "jobs:\n  - name: a\n    command: echo\n"
+        f"    mounts: [{{host: '{host}', guest: /d}}]\n",
     )
     (error,) = load_jobs(path).errors
     assert error.field == "mounts"

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from incontainer import ContainerConfig, create_container_manager
+from incontainer._util.redis_server import RedisServer, free_port
 from incontainer.runtime import EmbeddedRuntime, NotDurableWarning
 
 
@@ -47,3 +51,58 @@ def test_second_embedded_store_is_refused(ray_cluster: None, tmp_path: Path) -> 
     finally:
         first.close()
     assert first.redis_url
+
+
+def test_orphaned_server_on_data_dir_is_stopped(tmp_path: Path) -> None:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server not installed")
+    # A server whose owner died: same directory and pid file, no owner.
+    orphan = subprocess.Popen(
+        [
+            binary, "--bind", "127.0.0.1", "--port", str(free_port()),
+            "--dir", str(tmp_path), "--pidfile", str(tmp_path / "redis.pid"),
+            "--save", "", "--daemonize", "no",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(500):
+            if (tmp_path / "redis.pid").exists():
+                break
+            time.sleep(0.01)
+        with RedisServer(tmp_path) as server:
+            assert server.running
+            assert orphan.wait(timeout=15) is not None
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
+
+
+def test_server_dies_with_its_owner(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server not installed")
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from incontainer._util.redis_server import RedisServer\n"
+        "server = RedisServer(Path(sys.argv[1])).start()\n"
+        "print(server.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    owner = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    pid = int(owner.stdout.strip())
+    # The server shuts down on SIGTERM within its event-loop tick (100 ms at
+    # hz 10); 15 s is generous for a loaded CI machine.
+    for _ in range(1500):
+        if not Path(f"/proc/{pid}").exists():
+            break
+        time.sleep(0.01)
+    assert not Path(f"/proc/{pid}").exists()

@@ -7,7 +7,10 @@ on loopback, on a port picked free at start.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -18,6 +21,20 @@ from incontainer.errors import BackendUnavailableError, StoreUnavailableError
 __all__ = ["RedisServer", "find_redis_server", "free_port"]
 
 INSTALL_HINT = "install it with `apt-get install redis-server`"
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this child when its parent dies.
+
+    Runs in the child between fork and exec. The signal fires when the
+    thread that started the server exits, so servers are started from a
+    thread that lives as long as their owner (the main thread, normally).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def free_port() -> int:
@@ -69,6 +86,7 @@ class RedisServer:
                 "redis-server not found", program="redis-server", hint=INSTALL_HINT
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_orphan()
         args = [
             binary,
             "--bind", "127.0.0.1",
@@ -80,12 +98,39 @@ class RedisServer:
             "--protected-mode", "yes",
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
+            "--pidfile", str(self.data_dir / "redis.pid"),
         ]  # fmt: skip
         self._process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         self._wait_ready(timeout_s)
         return self
+
+    def _stop_orphan(self) -> None:
+        """Stop a redis-server left on this data directory by a dead owner.
+
+        Two servers appending to one AOF directory corrupt it. The caller
+        holds the directory's lock, so a server still running there was
+        started by a process that died before it could stop it.
+        """
+        pid_file = self.data_dir / "redis.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except (OSError, ValueError):
+            return
+        if b"redis-server" not in cmdline or Path(cwd) != self.data_dir.resolve():
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
