@@ -221,10 +221,11 @@ def exec_command(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Run one command in a fresh container and exit with its exit code."""
-    from incontainer.config import ContainerConfig
+    from incontainer.config import ContainerConfig, check_timeout
     from incontainer.workload import Workload, run_workload
 
     try:
+        check_timeout(timeout)
         mounts = [_parse_mount(m) for m in mount or []]
         config = ContainerConfig.from_dict(
             {"name": "exec", "environment": environment, "mounts": mounts}
@@ -266,8 +267,17 @@ def _parse_mount(spec: str) -> dict[str, Any]:
             field="mount",
             value=spec,
         )
+    host = Path(parts[0]).resolve()
+    if not host.is_dir():
+        from incontainer.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"invalid mount {spec!r}: host directory {host} not found",
+            field="mount",
+            value=spec,
+        )
     return {
-        "host_path": str(Path(parts[0]).resolve()),
+        "host_path": str(host),
         "guest_path": parts[1],
         "read_only": len(parts) == 2 or parts[2] == "ro",
     }

@@ -136,6 +136,24 @@ def check_env(field_name: str, env: Mapping[str, str]) -> dict[str, str]:
     return dict(env)
 
 
+def check_timeout(timeout: float | None) -> float | None:
+    """Validate a wall-clock deadline in seconds; None means the default."""
+    if timeout is None:
+        return None
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout <= MAX_TIMEOUT_S
+    ):
+        raise InvalidInputError(
+            f"invalid timeout {timeout!r}: expected a positive number of seconds, "
+            f"at most {MAX_TIMEOUT_S:.0f} (7 days)",
+            field="timeout",
+            value=timeout,
+        )
+    return float(timeout)
+
+
 @dataclass(frozen=True)
 class Resources:
     """Resource limits of a container and of each execution in it.

@@ -23,7 +23,6 @@ from incontainer.actors.pool import (
 )
 from incontainer.actors.records import ContainerRecord, RecordStore
 from incontainer.config import (
-    MAX_TIMEOUT_S,
     ContainerConfig,
     ContainerEvent,
     ContainerInfo,
@@ -33,6 +32,7 @@ from incontainer.config import (
     ExecResult,
     SecurityContext,
     check_env,
+    check_timeout,
 )
 from incontainer.errors import (
     BackendUnavailableError,
@@ -129,23 +129,6 @@ def _check_args(args: Sequence[str]) -> list[str]:
     return checked
 
 
-def _check_timeout(timeout: float | None) -> float | None:
-    if timeout is None:
-        return None
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not 0 < timeout <= MAX_TIMEOUT_S
-    ):
-        raise InvalidInputError(
-            f"invalid timeout {timeout!r}: expected a positive number of seconds, "
-            f"at most {MAX_TIMEOUT_S:.0f} (7 days)",
-            field="timeout",
-            value=timeout,
-        )
-    return float(timeout)
-
-
 class ContainerManager:
     """Creates, drives and lists containers; see create_container_manager()."""
 
@@ -240,6 +223,17 @@ class ContainerManager:
         """Call an actor method, deliver its events, return or raise its result."""
         handle = self._handle(container_id)
         if handle is None:
+            record = self._record(container_id)
+            if record.state in (S.SUSPENDED, S.TERMINATED, S.FAILED):
+                # No actor is expected in these states: the call is invalid.
+                operation = method.replace("_", " ")
+                raise InvalidStateError(
+                    f"cannot {operation} container {container_id!r}: it is "
+                    f"{record.state.value}",
+                    container_id=container_id,
+                    state=record.state.value,
+                    operation=method,
+                )
             self._mark_lost(container_id, "container actor not found")
         try:
             reply: Reply = self._ray.get(getattr(handle, method).remote(*args))
@@ -434,7 +428,7 @@ class ContainerManager:
                 value=type(stdin).__name__,
             )
         checked_env = check_env("env", env or {})
-        checked_timeout = _check_timeout(timeout)
+        checked_timeout = check_timeout(timeout)
         if container_id not in self._handles:
             # Not driven by this manager yet: check the record here so that an
             # unknown id or a stopped container gets its error without an

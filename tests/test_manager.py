@@ -286,3 +286,18 @@ def test_write_files_rejects_file_and_directory_clash(
         with pytest.raises(InvalidInputError):
             manager.write_files(container_id, {bad: b"x"})
     manager.terminate_container(container_id)
+
+
+def test_calls_on_suspended_wasm_name_the_state(manager: ContainerManager) -> None:
+    container_id = manager.create_container(ContainerConfig(name="asleep"))
+    manager.start_container(container_id)
+    manager.suspend_container(container_id)
+    with pytest.raises(InvalidStateError) as caught:
+        manager.suspend_container(container_id)
+    assert caught.value.state == "suspended"
+    with pytest.raises(InvalidStateError):
+        manager.write_files(container_id, {"a": b"x"})
+    manager.terminate_container(container_id)
+    with pytest.raises(InvalidStateError) as caught:
+        manager.start_container(container_id)
+    assert caught.value.state == "terminated"
