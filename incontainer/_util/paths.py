@@ -1,4 +1,4 @@
-"""Where incontainer keeps its files on a node, and safe writes into them."""
+"""Data directory location and symlink-safe writes into workspaces."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def default_data_dir() -> Path:
 def guest_relative_parts(guest_path: str, *, prefix: str) -> list[str]:
     """Split ``guest_path`` (absolute under ``prefix``, or relative) into parts.
 
-    Raises ValueError when the path holds NUL or ``..``, leaves ``prefix``,
+    Raises ValueError when the path contains NUL or ``..``, leaves ``prefix``,
     or names ``prefix`` itself.
     """
     if "\0" in guest_path:
@@ -40,10 +40,10 @@ def guest_relative_parts(guest_path: str, *, prefix: str) -> list[str]:
 def write_file_beneath(root: Path, parts: list[str], content: bytes) -> None:
     """Write ``content`` to ``root/parts...`` without following any symlink.
 
-    Every directory is opened relative to its parent with O_NOFOLLOW, so a
-    symlink the guest placed anywhere on the path, the file included, makes
-    the write fail with ValueError instead of reaching a host file; a guest
-    that swaps a directory for a symlink meanwhile cannot redirect it.
+    Every directory is opened relative to its parent with O_NOFOLLOW. So a
+    symlink that the guest placed anywhere on the path, the file included,
+    makes the write fail with ValueError instead of reaching a host file,
+    even if the guest swaps a directory for a symlink during the walk.
     Missing directories are created.
     """
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -53,7 +53,7 @@ def find_redis_server() -> str | None:
 class RedisServer:
     """A ``redis-server`` child process owned by this object.
 
-    ``start()`` blocks until the server answers PING; ``stop()`` shuts it down
+    ``start()`` blocks until the server replies to PING; ``stop()`` shuts it down
     and waits for the process, and is safe to call twice.
     """
 
