@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ChildReaper", "ProcessOutcome", "normal_priority", "run_captured"]
+from incontainer._util.priority import normal_priority
+
+__all__ = ["ChildReaper", "ProcessOutcome", "run_captured"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,20 +29,6 @@ _SANDBOX_COMM = "exe"
 # Seconds `runsc exec` may take to return after its guest process was killed.
 _EXIT_GRACE_S = 10.0
 _READ_CHUNK = 65536
-
-
-def normal_priority() -> None:
-    """Give the calling thread nice 0, so the processes it starts inherit it.
-
-    Ray 2.60 starts worker processes at nice 15 (raylet's worker_niceness).
-    Sandboxes started from the node actor would inherit that and lose the
-    CPU to everything else on the node, although they run the workload.
-    On Linux the nice value belongs to the thread, so each thread resets
-    its own. Lowering it needs CAP_SYS_NICE; without it nothing changes.
-    """
-    if os.getpriority(os.PRIO_PROCESS, 0) > 0:
-        with contextlib.suppress(PermissionError):
-            os.setpriority(os.PRIO_PROCESS, 0, 0)
 
 
 class ChildReaper:

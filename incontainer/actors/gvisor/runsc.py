@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from incontainer.actors.gvisor.process import normal_priority
+from incontainer._util.priority import normal_priority
 from incontainer.errors import BackendUnavailableError, SandboxError
 
 __all__ = ["GuestProcess", "Runsc", "RunscError", "find_runsc"]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from incontainer._util.priority import normal_priority
 from incontainer.actors.wasm.protocol import read_frame, write_frame
 
 __all__ = ["WorkerProcess"]
@@ -42,6 +43,9 @@ class WorkerProcess:
         ]
         if fuel:
             command.append("--fuel")
+        # The worker runs the guest, so it gets normal priority, as the same
+        # module run by wasmtime-py directly would.
+        normal_priority()
         try:
             self._proc = subprocess.Popen(
                 command,
