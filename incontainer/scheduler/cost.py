@@ -144,8 +144,14 @@ class CostModel:
         with self._lock:
             return self._starts.get(name, self.defaults[name])
 
-    def run_s(self, kind: str, backend: str) -> tuple[float, bool]:
-        """Return (estimated run seconds, whether it was learned)."""
+    def run_s(
+        self, kind: str, backend: str, cpu_estimate_s: float | None = None
+    ) -> tuple[float, bool]:
+        """Return (estimated run seconds, whether it was learned).
+
+        ``cpu_estimate_s`` is a static estimate of native CPU seconds, used
+        only while nothing was learned for this kind.
+        """
         with self._lock:
             own = self._runs.get((kind, backend))
             if own is not None:
@@ -160,7 +166,11 @@ class CostModel:
             variable = max(other - base, 0.0)
             scaled = variable * ratio if backend == "wasm" else variable / ratio
             return self.defaults.get(f"run.{backend}.{family}", 0.05) + scaled, True
-        return self.defaults.get(f"run.{backend}.{family}", 0.06), False
+        base = self.defaults.get(f"run.{backend}.{family}", 0.06)
+        if cpu_estimate_s is not None:
+            scale = self.defaults["wasm.slowdown"] if backend == "wasm" else 1.0
+            return base + cpu_estimate_s * scale, False
+        return base, False
 
     def estimate(
         self,
@@ -170,11 +180,12 @@ class CostModel:
         warm: bool,
         queued_s: float,
         transfer_bytes: int,
+        cpu_estimate_s: float | None = None,
     ) -> CostBreakdown:
         """Return the cost of running a workload of ``kind`` at ``placement``."""
         backend = placement.backend
         start_name = f"start.{backend}.{'warm' if warm else 'cold'}"
-        run, learned = self.run_s(kind, backend)
+        run, learned = self.run_s(kind, backend, cpu_estimate_s)
         transfer = transfer_bytes / self.defaults["transfer.bytes_per_s"]
         return CostBreakdown(
             placement=placement,

@@ -168,6 +168,7 @@ def decide(
                     warm=node.warm_actor,
                     queued_s=node.queued_s,
                     transfer_bytes=moved,
+                    cpu_estimate_s=requirements.cpu_estimate_s,
                 )
             )
     chosen = _choose(costs, policy, turn)

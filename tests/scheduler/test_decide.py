@@ -239,3 +239,22 @@ def test_baseline_policies_are_honoured() -> None:
     ).chosen
     assert fallback is not None
     assert fallback.backend == "gvisor"
+
+
+def test_loop_bound_sends_cpu_heavy_python_to_gvisor() -> None:
+    heavy = analyze(_python("s = 0\nfor i in range(5_000_000):\n    s += i\nprint(s)"))
+    assert heavy.cpu_estimate_s is not None
+    assert heavy.cpu_estimate_s > 1.0
+    light = analyze(_python("print(sum(range(10)))"))
+    assert light.cpu_estimate_s is None
+    model = CostModel()
+    nodes = [_node("n1")]
+    chosen = decide("h", "h", heavy, EnvironmentType.AUTO, nodes, model).chosen
+    assert chosen == Placement("gvisor", "n1")
+    chosen = decide("l", "l", light, EnvironmentType.AUTO, nodes, model).chosen
+    assert chosen == Placement("wasm", "n1")
+    # Once the kind has run, the learned time replaces the static estimate.
+    for _ in range(10):
+        model.observe_run(heavy.kind, "wasm", 0.01)
+    chosen = decide("h", "h", heavy, EnvironmentType.AUTO, nodes, model).chosen
+    assert chosen == Placement("wasm", "n1")
