@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from incontainer.config import EnvironmentType
+from incontainer.errors import (
+    BackendUnavailableError,
+    IncontainerError,
+    UnschedulableError,
+)
 from incontainer.scheduler.cost import CostBreakdown, CostModel, Placement
 from incontainer.scheduler.feasibility import Requirements
 
@@ -110,6 +115,32 @@ def _exclusions(
 
 
 POLICIES = ("cost", "gvisor", "wasm", "round_robin")
+NO_GVISOR_NODE = "no gVisor node in the cluster"
+
+
+def unschedulable_error(
+    decision: Decision, environment: EnvironmentType
+) -> IncontainerError:
+    """Return the error for a workload that no placement can run.
+
+    Only a workload that could use gVisor, and finds no gVisor node, gets
+    BackendUnavailableError with the install hint; anything else is
+    UnschedulableError with every exclusion reason.
+    """
+    reason = decision.reason()
+    missing_gvisor = any(
+        r.startswith(NO_GVISOR_NODE) for _, rs in decision.excluded for r in rs
+    )
+    if missing_gvisor and environment is not EnvironmentType.CLIENT:
+        return BackendUnavailableError(
+            f"workload {decision.workload_name!r} is {reason}",
+            program="runsc",
+            hint=RUNSC_HINT,
+        )
+    reasons = tuple(sorted({r for _, rs in decision.excluded for r in rs}))
+    return UnschedulableError(
+        f"workload {decision.workload_name!r} is {reason}", reasons=reasons
+    )
 
 
 def _choose(costs: list[CostBreakdown], policy: str, turn: int) -> Placement | None:
@@ -145,7 +176,7 @@ def decide(
     costs: list[CostBreakdown] = []
     excluded: list[tuple[str, list[str]]] = []
     if not any(n.gvisor for n in nodes):
-        excluded.append(("gvisor", [f"no gVisor node in the cluster; {RUNSC_HINT}"]))
+        excluded.append(("gvisor", [f"{NO_GVISOR_NODE}; {RUNSC_HINT}"]))
     for node in nodes:
         backends = ["wasm", "gvisor"] if node.gvisor else ["wasm"]
         for backend in backends:

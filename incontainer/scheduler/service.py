@@ -22,21 +22,19 @@ from typing import Any
 
 from incontainer.config import EnvironmentType
 from incontainer.errors import (
-    BackendUnavailableError,
     CapacityError,
     IncontainerError,
     InvalidInputError,
     SandboxError,
-    UnschedulableError,
 )
 from incontainer.scheduler.cost import CostModel, Placement
 from incontainer.scheduler.feasibility import Requirements, analyze
 from incontainer.scheduler.placement import (
     POLICIES,
-    RUNSC_HINT,
     Decision,
     NodeView,
     decide,
+    unschedulable_error,
 )
 from incontainer.workload import Workload, WorkloadResult, run_workload
 
@@ -240,7 +238,9 @@ class SchedulerService:
         with self._lock:
             self._tasks[workload_id] = task
         if decision.chosen is None:
-            self._finish(task, None, self._unschedulable(decision))
+            self._finish(
+                task, None, unschedulable_error(decision, workload.config.environment)
+            )
         else:
             self._enqueue(task)
         return workload_id
@@ -281,19 +281,6 @@ class SchedulerService:
                 )
             with self._space:
                 self._space.wait(timeout=min(1.0, max(deadline - time.monotonic(), 0)))
-
-    def _unschedulable(self, decision: Decision) -> IncontainerError:
-        reason = decision.reason()
-        if "gVisor" in reason or "gvisor" in reason:
-            return BackendUnavailableError(
-                f"workload {decision.workload_name!r} is {reason}",
-                program="runsc",
-                hint=RUNSC_HINT,
-            )
-        reasons = tuple(sorted({r for _, rs in decision.excluded for r in rs}))
-        return UnschedulableError(
-            f"workload {decision.workload_name!r} is {reason}", reasons=reasons
-        )
 
     def _enqueue(self, task: _Task) -> None:
         placement = task.decision.chosen

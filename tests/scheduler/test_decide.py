@@ -10,9 +10,10 @@ from incontainer.config import (
     Resources,
     SecurityContext,
 )
+from incontainer.errors import BackendUnavailableError, UnschedulableError
 from incontainer.scheduler.cost import CostModel, Placement
 from incontainer.scheduler.feasibility import analyze
-from incontainer.scheduler.placement import NodeView, decide
+from incontainer.scheduler.placement import NodeView, decide, unschedulable_error
 from incontainer.workload import Workload
 
 
@@ -258,3 +259,25 @@ def test_loop_bound_sends_cpu_heavy_python_to_gvisor() -> None:
         model.observe_run(heavy.kind, "wasm", 0.01)
     chosen = decide("h", "h", heavy, EnvironmentType.AUTO, nodes, model).chosen
     assert chosen == Placement("wasm", "n1")
+
+
+def test_unschedulable_errors_name_the_real_cause() -> None:
+    native = analyze(Workload("n", "/bin/busybox", ("true",)))
+    no_gvisor = [_node("n1", gvisor=False)]
+    decision = decide("w", "n", native, EnvironmentType.AUTO, no_gvisor, CostModel())
+    error = unschedulable_error(decision, EnvironmentType.AUTO)
+    assert isinstance(error, BackendUnavailableError)
+    assert error.program == "runsc"
+    assert "apt-get install runsc" in str(error)
+    strict = analyze(
+        Workload(
+            "m", "echo", ("x",), security=SecurityContext(isolation_level="maximum")
+        )
+    )
+    pinned = decide(
+        "w", "m", strict, EnvironmentType.CLIENT, [_node("n1")], CostModel()
+    )
+    error = unschedulable_error(pinned, EnvironmentType.CLIENT)
+    assert isinstance(error, UnschedulableError)
+    assert any("maximum isolation" in r for r in error.reasons)
+    assert "install runsc" not in str(error)

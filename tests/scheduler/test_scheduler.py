@@ -10,7 +10,6 @@ import pytest
 import ray
 
 from incontainer import (
-    BackendUnavailableError,
     ContainerConfig,
     InvalidInputError,
     Workload,
@@ -80,15 +79,6 @@ def test_explain_without_running(manager: ContainerManager) -> None:
 def test_submit_rejects_non_workload(manager: ContainerManager) -> None:
     with pytest.raises(InvalidInputError):
         manager.submit("print(1)")  # type: ignore[arg-type]
-
-
-@pytest.mark.skipif(shutil.which("runsc") is not None, reason="runsc is installed")
-def test_native_workload_unschedulable_without_runsc(
-    manager: ContainerManager,
-) -> None:
-    outcome = manager.submit(Workload("native", "/bin/busybox", ("true",))).result(60)
-    assert isinstance(outcome.error, BackendUnavailableError)
-    assert "runsc" in str(outcome.error)
 
 
 def test_missing_module_routes_or_escalates_to_gvisor(
