@@ -2,7 +2,7 @@
 
 These are frozen dataclasses that validate themselves on construction, so an
 invalid value is rejected at the public entry point with the field it is in
-and nothing downstream ever sees it.
+and never reaches the layers below.
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ __all__ = [
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# The longest wall-clock deadline accepted, in seconds (7 days): longer ones
+# The maximum wall-clock deadline accepted, in seconds (7 days). Longer ones
 # are almost always a unit mistake, and the sandboxes' timers take C ints.
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
 PERMISSIONS = frozenset({"create", "read", "write", "execute", "delete", "network"})
 
 
 class EnvironmentType(str, enum.Enum):
-    """Which backend runs a container: WASM, gVisor, or the scheduler's choice."""
+    """Backend of a container: WASM, gVisor, or the scheduler's choice."""
 
     CLIENT = "client"
     SERVER = "server"
@@ -207,7 +207,7 @@ class Mount:
 
 @dataclass(frozen=True)
 class ContainerConfig:
-    """What a container is: its name, backend, resources, mounts and env."""
+    """Definition of a container: its name, backend, resources, mounts and env."""
 
     name: str = "container"
     environment: EnvironmentType = EnvironmentType.CLIENT
@@ -280,7 +280,7 @@ def _mount_from_dict(data: Any) -> Mount:
 
 @dataclass(frozen=True)
 class SecurityContext:
-    """Who runs the container, what they may do, and how isolated it is."""
+    """Identity, permissions and isolation level of a container's user."""
 
     user_id: str = "anonymous"
     permissions: frozenset[str] = frozenset({"create", "read", "write", "execute"})
@@ -334,7 +334,7 @@ class ExecResult:
 
 @dataclass(frozen=True)
 class ContainerInfo:
-    """A snapshot of one container as the manager sees it."""
+    """Snapshot of one container's record in the state store."""
 
     container_id: str
     name: str

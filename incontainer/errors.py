@@ -56,7 +56,7 @@ class IncontainerError(Exception):
 class InvalidInputError(IncontainerError, ValueError):
     """A value passed to a public entry point is invalid.
 
-    ``field`` names the offending field or argument and ``value`` holds the
+    ``field`` names the offending field or argument, and ``value`` is the
     rejected value. Nothing was changed: fix the value and call again.
     """
 
@@ -132,7 +132,7 @@ class ContainerNotFoundError(IncontainerError, KeyError):
 
 
 class StateKeyNotFoundError(IncontainerError, KeyError):
-    """The container ``container_id`` holds no state under ``key``."""
+    """The container ``container_id`` has no state under ``key``."""
 
     def __init__(self, container_id: str, key: str):
         super().__init__(
@@ -204,7 +204,7 @@ class CheckpointError(IncontainerError):
 class BackendUnavailableError(IncontainerError):
     """A program or runtime a backend needs is missing or broken.
 
-    ``program`` names what is missing and ``hint`` says how to install it.
+    ``program`` names what is missing and ``hint`` tells how to install it.
     """
 
     def __init__(self, message: str, *, program: str, hint: str = ""):

@@ -2,8 +2,9 @@
 
 The manager validates every request, keeps container records in Redis, and
 drives one ContainerActor per container. Containers outlive the manager
-that created them when Ray runs as a cluster (the actors are detached); with
-the embedded default, closing the manager stops Ray and so every container.
+that created them when Ray runs as a cluster, because the actors are
+detached. With the embedded default, closing the manager stops Ray and so
+every container.
 """
 
 from __future__ import annotations
@@ -552,7 +553,7 @@ class ContainerManager:
     def list_containers(
         self, *, states: Iterable[ContainerState | str] | None = None
     ) -> list[ContainerInfo]:
-        """Return every container the store knows, oldest first."""
+        """Return every container recorded in the state store, oldest first."""
         self._check_open()
         wanted = None
         if states is not None:

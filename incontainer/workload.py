@@ -58,7 +58,7 @@ class Workload:
 
 @dataclass(frozen=True)
 class WorkloadResult:
-    """How a workload ended: a result, or the error that stopped it."""
+    """Outcome of a workload: a result, or the error that stopped it."""
 
     workload: Workload
     result: ExecResult | None
@@ -76,8 +76,8 @@ def _terminate_quietly(manager: ContainerManager, container_id: str) -> None:
     try:
         manager.terminate_container(container_id)
     except IncontainerError:
-        # Nobody waits for a background teardown; the gVisor reaper removes
-        # what a failed one leaves.
+        # No caller waits for a background teardown, so log it. The gVisor
+        # reaper removes what a failed one leaves.
         logger.warning("terminating container %s failed", container_id, exc_info=True)
 
 
@@ -95,9 +95,9 @@ def run_workload(
     ``backend`` ("wasm" or "gvisor") overrides an ``auto`` environment, and
     ``node_id`` and ``pooled`` place the container (see create_container).
     Errors from incontainer are returned in the result, not raised, so a
-    batch can go on; the container is terminated in every case, on
-    ``teardown`` when given, so that a slow teardown (gVisor takes about
-    0.2 s) does not delay the result.
+    batch can go on. The container is terminated in every case. With
+    ``teardown`` that happens on that executor, so a slow teardown (gVisor
+    takes about 0.2 s) does not delay the result.
     """
     started = time.monotonic()
     container_id = ""

@@ -62,19 +62,19 @@ def _native(workload: Any) -> bytes:
     raise AssertionError(f"no native equivalent for {command}")
 
 
+def _run_json(jobs: Path, tmp_path: Path) -> subprocess.CompletedProcess[bytes]:
+    """Run ``incontainer run JOBS --json`` with its own Ray and Redis."""
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    command = [sys.executable, "-m", "incontainer", "run", str(jobs), "--json"]
+    command += ["--data-dir", str(tmp_path / "data")]
+    return subprocess.run(
+        command, capture_output=True, env=env, timeout=600, cwd=tmp_path
+    )
+
+
 @pytest.mark.slow
 def test_run_examples_matches_native(tmp_path: Path) -> None:
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "incontainer", "run", str(JOBS), "--json",
-            "--data-dir", str(tmp_path / "data"),
-        ],
-        capture_output=True,
-        env=env,
-        timeout=600,
-        cwd=tmp_path,
-    )  # fmt: skip
+    completed = _run_json(JOBS, tmp_path)
     has_runsc = shutil.which("runsc") is not None
     expected_code = 0 if has_runsc else 1
     assert completed.returncode == expected_code, completed.stderr.decode()[-3000:]
@@ -111,17 +111,7 @@ def test_run_reports_bad_jobs_and_runs_the_rest(tmp_path: Path) -> None:
         "  - name: unknown\n"
         "    command: frobnicate\n"
     )
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "incontainer", "run", str(jobs), "--json",
-            "--data-dir", str(tmp_path / "data"),
-        ],
-        capture_output=True,
-        env=env,
-        timeout=600,
-        cwd=tmp_path,
-    )  # fmt: skip
+    completed = _run_json(jobs, tmp_path)
     assert completed.returncode == 1
     payload = json.loads(completed.stdout)
     (good,) = payload["results"]

@@ -1,6 +1,6 @@
 """ContainerActor: one Ray actor per container, owning its sandbox.
 
-The actor holds the container's lifecycle state machine and its backend (a
+The actor keeps the container's lifecycle state machine and its backend (a
 WASM sandbox in this process, or a gVisor sandbox on this node through the
 node actor). Every method returns a ``Reply`` that carries the result or the
 error together with the events the call emitted, so the manager can hand the
@@ -40,8 +40,8 @@ logger = logging.getLogger(__name__)
 S = ContainerState
 T = TypeVar("T")
 
-# Commands that name a different program on a backend: the WASM build of
-# CPython answers to "python", Debian's native one is "python3".
+# Commands that name a different program on a backend. The WASM build of
+# CPython is run as "python", and Debian's native one is "python3".
 _COMMAND_ALIASES = {"gvisor": {"python": "python3"}}
 
 # Errors after which the sandbox is gone: the gVisor build in use kills the
@@ -77,7 +77,7 @@ def _check_no_file_is_a_directory(targets: list[tuple[str, list[str], bytes]]) -
 
 @dataclass
 class Reply:
-    """What every actor method returns: a value or an error, plus events."""
+    """Return value of every actor method: a value or an error, plus events."""
 
     value: Any = None
     error: BaseException | None = None

@@ -1,8 +1,8 @@
 """Cost estimates per placement, learned online from observed runs.
 
 A placement's cost is the estimated seconds until the workload's result is
-back: start latency (a warm pooled WASM actor, a new actor, or a new gVisor
-sandbox), expected run time for this kind of workload on that backend, the
+back. It adds four parts: the start latency (a warm pooled actor or a new
+one), the expected run time for this kind of workload on that backend, the
 wait behind the node's queue, and moving the workload's data to the node
 when it lives elsewhere.
 """
@@ -54,7 +54,7 @@ LEARNING_RATE = 0.3
 
 @dataclass(frozen=True, order=True)
 class Placement:
-    """Where a workload can run: a backend on a node."""
+    """Candidate location of a workload: a backend on a node."""
 
     backend: str
     node_id: str

@@ -1,4 +1,4 @@
-"""What a workload needs, and which backends can provide it.
+"""Requirements of a workload, and which backends can meet them.
 
 The analysis is static: it reads the command, the Python source (``-c`` code
 or a script among the workload's files) and the security context. A wrong
@@ -58,7 +58,7 @@ def wasm_tools() -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Requirements:
-    """What one workload needs from a backend, with the evidence for each need."""
+    """Needs of one workload from a backend, with the evidence for each need."""
 
     kind: str
     native: bool = False

@@ -124,7 +124,7 @@ def unschedulable_error(
     """Return the error for a workload that no placement can run.
 
     Only a workload that could use gVisor, and finds no gVisor node, gets
-    BackendUnavailableError with the install hint; anything else is
+    BackendUnavailableError with the install hint. Anything else gets
     UnschedulableError with every exclusion reason.
     """
     reason = decision.reason()

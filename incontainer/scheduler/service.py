@@ -54,10 +54,10 @@ MAX_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class SchedulerSettings:
-    """Tunables of the scheduler; see the README for what each bounds.
+    """Tunables of the scheduler; the README describes each one.
 
-    ``queue_limit`` is the number of workloads a node may hold waiting or
-    running; ``when_full`` is "wait" (submit blocks up to ``wait_s``) or
+    ``queue_limit`` is the number of workloads a node may have waiting or
+    running. ``when_full`` is "wait" (submit blocks up to ``wait_s``) or
     "fail" (submit raises CapacityError at once). ``slots`` is how many
     workloads run at once per node (0: the node's CPU count).
     """

@@ -28,8 +28,8 @@ NAMESPACE = "incontainer-multinode"
 pytestmark = pytest.mark.slow
 
 # Ray notices a dead raylet through missed health checks. These values make
-# that take about 2 s instead of the default 30 s so a removed node is
-# rerouted quickly; they apply only to this test cluster.
+# that take about 2 s instead of the default 30 s, so a removed node is
+# rerouted quickly. They apply only to this test cluster.
 FAST_HEALTH_CHECKS = {
     "health_check_initial_delay_ms": 500,
     "health_check_period_ms": 500,

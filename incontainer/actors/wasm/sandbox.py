@@ -281,8 +281,8 @@ class WasmSandbox:
                 self._counters["failures"] += 1
                 raise
             except BaseException:
-                # The worker may still answer this request later, and that
-                # reply would be read as the next request's: stop it.
+                # The worker may still reply to this request later, and that
+                # reply would be read as the next request's, so stop it.
                 self._counters["failures"] += 1
                 self._stop_worker()
                 raise
