@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 from incontainer.actors.container import Reply
 from incontainer.actors.lifecycle import events_for_transition
 from incontainer.actors.pool import (
-    ACTOR_PREFIX,
     PooledActor,
+    new_actor_name,
     new_container_id,
     spawn_container_actor,
 )
 from incontainer.actors.records import ContainerRecord, RecordStore
+from incontainer.actors.wasm.commands import check_args
 from incontainer.config import (
     ContainerConfig,
     ContainerEvent,
@@ -84,50 +85,6 @@ def create_container_manager(
     except BaseException:
         runtime.close()
         raise
-
-
-def _check_args(args: Sequence[str]) -> list[str]:
-    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
-        raise InvalidInputError(
-            f"invalid args {args!r}: expected a list of strings",
-            field="args",
-            value=args,
-        )
-    checked = []
-    for index, arg in enumerate(args):
-        if isinstance(arg, bytes):
-            try:
-                arg = arg.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InvalidInputError(
-                    f"invalid args[{index}] {arg!r}: not valid UTF-8; WASI and "
-                    "this API pass arguments as UTF-8 text",
-                    field=f"args[{index}]",
-                    value=arg,
-                ) from None
-        if not isinstance(arg, str):
-            raise InvalidInputError(
-                f"invalid args[{index}] {arg!r}: expected a string",
-                field=f"args[{index}]",
-                value=arg,
-            )
-        try:
-            arg.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidInputError(
-                f"invalid args[{index}] {arg!r}: contains a lone surrogate, so it "
-                "is not valid UTF-8",
-                field=f"args[{index}]",
-                value=arg,
-            ) from None
-        if "\0" in arg:
-            raise InvalidInputError(
-                f"invalid args[{index}] {arg!r}: contains a NUL character",
-                field=f"args[{index}]",
-                value=arg,
-            )
-        checked.append(arg)
-    return checked
 
 
 class ContainerManager:
@@ -211,36 +168,49 @@ class ContainerManager:
     def _handle(self, container_id: str) -> Any:
         handle = self._handles.get(container_id)
         if handle is None:
+            actor_name = self._record(container_id).actor_name
+            if not actor_name:
+                return None
             try:
-                handle = self._ray.get_actor(
-                    ACTOR_PREFIX + container_id, namespace=self.namespace
-                )
+                handle = self._ray.get_actor(actor_name, namespace=self.namespace)
             except ValueError:
                 return None
             self._handles[container_id] = handle
         return handle
 
+    def _no_actor(self, container_id: str, method: str) -> None:
+        """Raise the error for a call to a container that has no actor."""
+        record = self._record(container_id)
+        if record.state in (S.SUSPENDED, S.TERMINATED, S.FAILED):
+            # No actor is expected in these states: the call is invalid.
+            operation = method.replace("_", " ")
+            raise InvalidStateError(
+                f"cannot {operation} container {container_id!r}: it is "
+                f"{record.state.value}",
+                container_id=container_id,
+                state=record.state.value,
+                operation=method,
+            )
+        self._mark_lost(container_id, "container actor not found")
+
     def _call(self, container_id: str, method: str, *args: Any) -> Any:
         """Call an actor method, deliver its events, return or raise its result."""
         handle = self._handle(container_id)
         if handle is None:
-            record = self._record(container_id)
-            if record.state in (S.SUSPENDED, S.TERMINATED, S.FAILED):
-                # No actor is expected in these states: the call is invalid.
-                operation = method.replace("_", " ")
-                raise InvalidStateError(
-                    f"cannot {operation} container {container_id!r}: it is "
-                    f"{record.state.value}",
-                    container_id=container_id,
-                    state=record.state.value,
-                    operation=method,
-                )
-            self._mark_lost(container_id, "container actor not found")
+            self._no_actor(container_id, method)
         try:
-            reply: Reply = self._ray.get(getattr(handle, method).remote(*args))
+            if method == "adopt":
+                ref = handle.adopt.remote(*args)
+            else:
+                ref = handle.invoke.remote(container_id, method, *args)
+            reply: Reply = self._ray.get(ref)
         except self._ray.exceptions.RayActorError as exc:
             self._handles.pop(container_id, None)
             self._mark_lost(container_id, f"container actor died: {exc}")
+        if reply.stale:
+            # The actor was recycled for another container after this one ended.
+            self._handles.pop(container_id, None)
+            self._no_actor(container_id, method)
         self.events.dispatch(reply.events)
         if reply.error is not None:
             raise reply.error
@@ -277,9 +247,11 @@ class ContainerManager:
             gvisor_node, node_id = self._gvisor_node(node_id)
         if node_id:
             record.node_id = node_id
+        record.actor_name = new_actor_name()
+        self.records.put(record)
         handle = spawn_container_actor(
             self.namespace,
-            record.container_id,
+            record.actor_name,
             node_id,
             record,
             self.runtime.redis_url,
@@ -354,7 +326,7 @@ class ContainerManager:
         backend = "gvisor" if config.environment is EnvironmentType.SERVER else "wasm"
         now = time.time()
         record = ContainerRecord(
-            container_id=pooled.container_id if pooled else new_container_id(),
+            container_id=new_container_id(),
             config=config,
             security=security,
             state=S.CREATING,
@@ -374,6 +346,8 @@ class ContainerManager:
                 self._spawn_actor(record, node_id)
             else:
                 record.node_id = pooled.node_id
+                record.actor_name = pooled.actor_name
+                self.records.put(record)
                 self._handles[record.container_id] = pooled.handle
                 gvisor_node = None
                 if record.backend == "gvisor":
@@ -421,7 +395,7 @@ class ContainerManager:
                 field="command",
                 value=command,
             )
-        checked_args = _check_args(args)
+        checked_args = check_args(args)
         if stdin is not None and not isinstance(stdin, bytes | bytearray):
             raise InvalidInputError(
                 f"invalid stdin of type {type(stdin).__name__}: expected bytes",
@@ -502,6 +476,8 @@ class ContainerManager:
         if record.backend == "wasm":
             self._call(container_id, "release")
             self._kill_actor(container_id)
+            record.actor_name = ""
+            self.records.put(record)
 
     def resume_container(self, container_id: str) -> None:
         """Bring a suspended container back with the files it had."""
@@ -538,6 +514,32 @@ class ContainerManager:
             if record.state is not S.TERMINATING:
                 self._set_state(record, S.TERMINATING)
             self._set_state(record, S.TERMINATED)
+
+    def recycle_container(self, container_id: str) -> PooledActor | None:
+        """Terminate the container and return its actor, ready to adopt another.
+
+        The container ends exactly as with terminate_container: events, no
+        files, no sandbox. Its actor is returned only when the container was
+        created or running and the actor is healthy. Otherwise the actor is
+        killed and None is returned.
+        """
+        record = self._record(container_id)
+        handle = self._handle(container_id)
+        if handle is not None and record.state in (S.CREATED, S.RUNNING):
+            try:
+                self._call(container_id, "recycle")
+            except (InvalidStateError, SandboxError):
+                pass
+            else:
+                self._handles.pop(container_id, None)
+                return PooledActor(record.actor_name, record.node_id, handle)
+        try:
+            self.terminate_container(container_id)
+        except SandboxError:
+            # The actor died, which marked the container failed; ending a
+            # failed container whose actor is gone needs no actor.
+            self.terminate_container(container_id)
+        return None
 
     def _kill_actor(self, container_id: str) -> None:
         handle = self._handle(container_id)

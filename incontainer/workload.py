@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
-from collections.abc import Mapping
-from concurrent.futures import Executor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +21,6 @@ if TYPE_CHECKING:
     from incontainer.manager import ContainerManager
 
 __all__ = ["Workload", "WorkloadResult", "run_workload"]
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,15 +68,6 @@ class WorkloadResult:
         return self.error is None and self.result is not None and self.result.ok
 
 
-def _terminate_quietly(manager: ContainerManager, container_id: str) -> None:
-    try:
-        manager.terminate_container(container_id)
-    except IncontainerError:
-        # No caller waits for a background teardown, so log it. The gVisor
-        # reaper removes what a failed one leaves.
-        logger.warning("terminating container %s failed", container_id, exc_info=True)
-
-
 def run_workload(
     manager: ContainerManager,
     workload: Workload,
@@ -88,16 +75,16 @@ def run_workload(
     backend: str | None = None,
     node_id: str | None = None,
     pooled: PooledActor | None = None,
-    teardown: Executor | None = None,
+    release: Callable[[str], None] | None = None,
 ) -> WorkloadResult:
     """Run ``workload`` in a new container and terminate it afterwards.
 
     ``backend`` ("wasm" or "gvisor") overrides an ``auto`` environment, and
     ``node_id`` and ``pooled`` place the container (see create_container).
     Errors from incontainer are returned in the result, not raised, so a
-    batch can go on. The container is terminated in every case. With
-    ``teardown`` that happens on that executor, so a slow teardown (gVisor
-    takes about 0.2 s) does not delay the result.
+    batch can go on. The container is terminated in every case, by
+    ``release(container_id)`` when given (the scheduler recycles the actor
+    off the node's slot that way; a gVisor teardown takes about 0.2 s).
     """
     started = time.monotonic()
     container_id = ""
@@ -127,8 +114,8 @@ def run_workload(
     except IncontainerError as exc:
         error = exc
     finally:
-        if container_id and teardown is not None:
-            teardown.submit(_terminate_quietly, manager, container_id)
+        if container_id and release is not None:
+            release(container_id)
         elif container_id:
             try:
                 manager.terminate_container(container_id)

@@ -13,6 +13,7 @@ os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 from incontainer._util.redis_server import RedisServer, find_redis_server
+from incontainer.manager import ContainerManager
 
 
 def require_program(name: str) -> str:
@@ -83,3 +84,16 @@ def _shutdown_ray_at_end() -> Iterator[None]:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+@pytest.fixture
+def container_manager(
+    ray_cluster: None, redis_url: str, tmp_path: Path
+) -> Iterator[ContainerManager]:
+    """A manager on the local Ray and the shared redis-server, data in tmp_path."""
+    from incontainer import create_container_manager
+
+    with create_container_manager(
+        redis_url=redis_url, data_dir=tmp_path / "data", namespace="incontainer-test"
+    ) as created:
+        yield created

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,23 +22,26 @@ from incontainer import (
     create_container_manager,
 )
 from incontainer._util.redis_server import RedisServer
+from incontainer.actors.pool import ACTOR_PREFIX
 from incontainer.config import ContainerEvent, ExecResult
-from incontainer.manager import ACTOR_PREFIX, ContainerManager
+from incontainer.manager import ContainerManager
 
 
 @pytest.fixture
-def manager(
-    ray_cluster: None, redis_url: str, tmp_path: Path
-) -> Iterator[ContainerManager]:
-    with create_container_manager(
-        redis_url=redis_url, data_dir=tmp_path / "data", namespace="incontainer-test"
-    ) as created:
-        yield created
+def manager(container_manager: ContainerManager) -> ContainerManager:
+    return container_manager
 
 
-def _actor_exists(container_id: str) -> bool:
+def _actor_name(manager: ContainerManager, container_id: str) -> str:
+    record = manager.records.get(container_id)
+    assert record is not None
+    assert record.actor_name.startswith(ACTOR_PREFIX)
+    return record.actor_name
+
+
+def _actor_exists(actor_name: str) -> bool:
     try:
-        ray.get_actor(ACTOR_PREFIX + container_id, namespace="incontainer-test")
+        ray.get_actor(actor_name, namespace="incontainer-test")
     except ValueError:
         return False
     return True
@@ -65,6 +67,7 @@ def test_lifecycle_events_reach_listeners_and_stream(
     manager.start_container(container_id)
     manager.suspend_container(container_id)
     manager.resume_container(container_id)
+    actor_name = _actor_name(manager, container_id)
     manager.terminate_container(container_id)
     remove()
     specific = [e.type for e in seen if e.type is not EventType.STATE_CHANGED]
@@ -86,7 +89,7 @@ def test_lifecycle_events_reach_listeners_and_stream(
         ContainerState.TERMINATED,
     ]
     assert manager.get_events(container_id) == seen
-    assert not _actor_exists(container_id)
+    assert not _actor_exists(actor_name)
 
 
 def test_listener_filter_and_removal(manager: ContainerManager) -> None:
@@ -108,8 +111,10 @@ def test_suspend_releases_actor_and_resume_keeps_files(
     container_id = manager.create_container(ContainerConfig(name="files"))
     manager.write_files(container_id, {"notes/a.txt": b"kept across suspend\n"})
     manager.start_container(container_id)
+    actor_name = _actor_name(manager, container_id)
     manager.suspend_container(container_id)
-    assert not _actor_exists(container_id)
+    assert not _actor_exists(actor_name)
+    assert manager.records.get(container_id).actor_name == ""
     assert manager.get_container_info(container_id).state is ContainerState.SUSPENDED
     with pytest.raises(InvalidStateError) as caught:
         manager.execute_command(container_id, "echo", ["x"])
@@ -202,7 +207,7 @@ def test_failed_creation_leaves_no_actor(
     with pytest.raises(InvalidInputError):
         manager.create_container(config)
     (event,) = seen
-    assert not _actor_exists(event.container_id)
+    assert not _actor_exists(_actor_name(manager, event.container_id))
     info = manager.get_container_info(event.container_id)
     assert info.state is ContainerState.FAILED
     assert not (tmp_path / "data" / "workspaces" / event.container_id).exists()

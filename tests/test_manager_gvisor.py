@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from incontainer import (
     EventType,
     InvalidInputError,
     InvalidStateError,
-    create_container_manager,
 )
 from incontainer.config import ContainerEvent
 from incontainer.manager import ContainerManager
@@ -25,13 +23,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def manager(
-    ray_cluster: None, redis_url: str, tmp_path: Path
-) -> Iterator[ContainerManager]:
-    with create_container_manager(
-        redis_url=redis_url, data_dir=tmp_path / "data", namespace="incontainer-test"
-    ) as created:
-        yield created
+def manager(container_manager: ContainerManager) -> ContainerManager:
+    return container_manager
 
 
 def test_server_container_lifecycle(manager: ContainerManager) -> None:

@@ -77,20 +77,45 @@ def _check_no_file_is_a_directory(targets: list[tuple[str, list[str], bytes]]) -
 
 @dataclass
 class Reply:
-    """Return value of every actor method: a value or an error, plus events."""
+    """Return value of every actor method: a value or an error, plus events.
+
+    ``stale`` is true when the actor no longer serves the container the call
+    named, because it was recycled for another one. Nothing was done then.
+    """
 
     value: Any = None
     error: BaseException | None = None
     events: list[ContainerEvent] = field(default_factory=list)
+    stale: bool = False
+
+
+# Methods that ``invoke`` dispatches. Each acts on the actor's current container.
+_CONTAINER_METHODS = frozenset(
+    {
+        "initialize",
+        "start",
+        "execute",
+        "suspend",
+        "restore",
+        "release",
+        "terminate",
+        "recycle",
+        "write_files",
+        "info",
+        "statistics",
+    }
+)
 
 
 class ContainerActorImpl:
     """The body of the container actor; ``ray.remote`` wraps it in the manager.
 
-    Executions run outside the state lock, so ``terminate`` and ``info`` can
-    run while an execution is in progress (the actor is threaded). Suspend
-    stops new executions at once and waits for running ones to finish; each
-    of those is bounded by its own wall-clock deadline.
+    Callers reach the container through ``invoke(container_id, method,
+    ...)``, which refuses a call meant for a container the actor no longer
+    holds. Executions run outside the state lock, so ``terminate`` and
+    ``info`` can run while an execution is in progress (the actor is
+    threaded). Suspend stops new executions at once and waits for running
+    ones to finish; each of those is bounded by its own wall-clock deadline.
     """
 
     def __init__(
@@ -99,12 +124,11 @@ class ContainerActorImpl:
         redis_url: str,
         data_dir: str,
         gvisor_node: Any = None,
-        container_id: str = "",
+        actor_name: str = "",
     ):
-        self.container_id = record.container_id if record else container_id
+        self.actor_name = actor_name
         self._records = RecordStore(redis_url)
         self._data_dir = Path(data_dir)
-        self._workspace = self._data_dir / "workspaces" / self.container_id
         self._gvisor_node = gvisor_node
         self._backend: Backend | None = None
         self._pending: list[ContainerEvent] = []
@@ -113,11 +137,35 @@ class ContainerActorImpl:
         self._running_execs = 0
         self._accepting = True
         self._spare_worker: Any = None
-        # A pooled actor starts without a record; adopt() gives it one.
-        self.record: ContainerRecord = record  # type: ignore[assignment]
-        self._lifecycle = Lifecycle(
-            self.container_id, self._emit, record.state if record else S.CREATING
-        )
+        # A pooled actor has no container until adopt() gives it one.
+        self.container_id = ""
+        self.record: ContainerRecord = None  # type: ignore[assignment]
+        if record is not None:
+            self._hold(record)
+
+    def _hold(self, record: ContainerRecord) -> None:
+        self.container_id = record.container_id
+        self.record = record
+        record.actor_name = self.actor_name
+        record.node_id = record.node_id or self.node_id()
+        self._workspace = self._data_dir / "workspaces" / self.container_id
+        self._accepting = True
+        self._lifecycle = Lifecycle(self.container_id, self._emit, record.state)
+
+    def invoke(self, container_id: str, method: str, *args: Any) -> Reply:
+        """Call ``method`` if ``container_id`` is the actor's current container."""
+        if method not in _CONTAINER_METHODS:
+            return Reply(
+                error=InvalidInputError(
+                    f"invalid container actor method {method!r}",
+                    field="method",
+                    value=method,
+                )
+            )
+        if self.record is None or container_id != self.container_id:
+            return Reply(stale=True)
+        reply: Reply = getattr(self, method)(*args)
+        return reply
 
     def warm(self) -> int:
         """Start a WASM worker process ahead of need; return its pid.
@@ -134,29 +182,35 @@ class ContainerActorImpl:
         pid: int = self._spare_worker.pid
         return pid
 
+    def _take_spare_worker(self) -> Any:
+        worker, self._spare_worker = self._spare_worker, None
+        if worker is not None and not worker.alive():
+            worker.kill()
+            return None
+        return worker
+
     def adopt(self, record: ContainerRecord, gvisor_node: Any = None) -> Reply:
         """Take on ``record`` as this pooled actor's container (before initialize).
 
         ``gvisor_node`` is the node actor a gVisor container delegates to.
         """
-
-        def run() -> None:
-            self._gvisor_node = gvisor_node
-            if self.record is not None or record.container_id != self.container_id:
-                raise InvalidInputError(
-                    f"invalid adoption of container {record.container_id!r} by "
-                    f"actor of {self.container_id!r}: the actor is taken or the "
-                    "ids differ",
-                    field="record",
-                    value=record.container_id,
+        if self.record is not None:
+            return Reply(
+                error=InvalidStateError(
+                    f"cannot adopt container {record.container_id!r}: actor "
+                    f"{self.actor_name} already holds {self.container_id!r}",
+                    container_id=record.container_id,
+                    state="taken",
+                    operation="adopt",
                 )
-            self.record = record
-
-        return self._reply(run)
+            )
+        self._gvisor_node = gvisor_node
+        self._hold(record)
+        return Reply()
 
     def __repr__(self) -> str:
         if self.record is None:
-            return f"<ContainerActor {self.container_id} pooled>"
+            return f"<ContainerActor {self.actor_name} pooled>"
         return (
             f"<ContainerActor {self.container_id} {self._lifecycle.state.value}"
             f" backend={self.record.backend} execs={self.record.exec_count}>"
@@ -222,6 +276,7 @@ class ContainerActorImpl:
                 env=config.env,
                 cache_dir=self._data_dir / "wasm-cache",
                 container_id=record.container_id,
+                worker=self._take_spare_worker(),
             )
         from incontainer.actors.gvisor.backend import GVisorBackend
 
@@ -387,6 +442,43 @@ class ContainerActorImpl:
             self._lifecycle.move(S.TERMINATED)
 
         return self._reply(run)
+
+    def recycle(self) -> Reply:
+        """Terminate the container and make the actor ready for another one.
+
+        Only a created or running container is recycled; the caller kills
+        the actor otherwise. A healthy WASM worker process is kept for the
+        next container: every execution gets a fresh wasmtime store, and the
+        workspace and mounts come from the next container's config.
+        """
+
+        def run() -> None:
+            with self._idle:
+                self._lifecycle.require("recycle", S.CREATED, S.RUNNING)
+                self._accepting = False
+                while self._running_execs:
+                    self._idle.wait()
+            self._lifecycle.move(S.TERMINATING)
+            self._keep_worker()
+            self._close_backend()
+            self._cleanup_workspace()
+            self._records.delete_snapshot(self.container_id)
+            self.record.actor_name = ""
+            self._lifecycle.move(S.TERMINATED)
+
+        reply = self._reply(run)
+        if reply.error is None:
+            self.container_id = ""
+            self.record = None  # type: ignore[assignment]
+            self._gvisor_node = None
+            self.warm()
+        return reply
+
+    def _keep_worker(self) -> None:
+        take = getattr(self._backend, "take_worker", None)
+        if take is None or self._spare_worker is not None:
+            return
+        self._spare_worker = take()
 
     def _close_backend(self) -> None:
         backend, self._backend = self._backend, None

@@ -185,6 +185,8 @@ class ContainerRecord:
     updated_at: float = 0.0
     exec_count: int = 0
     last_error: str = ""
+    # The Ray actor holding the container; empty when none does.
+    actor_name: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     def info(self) -> ContainerInfo:
@@ -215,6 +217,7 @@ class ContainerRecord:
             last_error=self.last_error,
             config=config_to_pb(self.config),
             security=security_to_pb(self.security),
+            actor_name=self.actor_name,
         )
         return bytes(message.SerializeToString())
 
@@ -233,6 +236,7 @@ class ContainerRecord:
             updated_at=message.updated_at,
             exec_count=message.exec_count,
             last_error=message.last_error,
+            actor_name=message.actor_name,
         )
 
 

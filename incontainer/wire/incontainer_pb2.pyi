@@ -142,7 +142,7 @@ class SecurityContext(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., permissions: _Optional[_Iterable[str]] = ..., isolation_level: _Optional[_Union[IsolationLevel, str]] = ...) -> None: ...
 
 class ContainerInfo(_message.Message):
-    __slots__ = ("container_id", "name", "state", "backend", "node_id", "user_id", "created_at", "updated_at", "exec_count", "last_error", "config", "security")
+    __slots__ = ("container_id", "name", "state", "backend", "node_id", "user_id", "created_at", "updated_at", "exec_count", "last_error", "config", "security", "actor_name")
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +155,7 @@ class ContainerInfo(_message.Message):
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     SECURITY_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_NAME_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     name: str
     state: ContainerState
@@ -167,7 +168,8 @@ class ContainerInfo(_message.Message):
     last_error: str
     config: ContainerConfig
     security: SecurityContext
-    def __init__(self, container_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[ContainerState, str]] = ..., backend: _Optional[str] = ..., node_id: _Optional[str] = ..., user_id: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., exec_count: _Optional[int] = ..., last_error: _Optional[str] = ..., config: _Optional[_Union[ContainerConfig, _Mapping]] = ..., security: _Optional[_Union[SecurityContext, _Mapping]] = ...) -> None: ...
+    actor_name: str
+    def __init__(self, container_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[ContainerState, str]] = ..., backend: _Optional[str] = ..., node_id: _Optional[str] = ..., user_id: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., exec_count: _Optional[int] = ..., last_error: _Optional[str] = ..., config: _Optional[_Union[ContainerConfig, _Mapping]] = ..., security: _Optional[_Union[SecurityContext, _Mapping]] = ..., actor_name: _Optional[str] = ...) -> None: ...
 
 class ContainerEvent(_message.Message):
     __slots__ = ("type", "container_id", "timestamp", "previous_state", "state", "detail")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import ray
 
 from incontainer import (
     ContainerConfig,
+    ContainerState,
     InvalidInputError,
     Workload,
     create_container_manager,
@@ -106,3 +108,41 @@ def test_wasm_failure_for_capability_escalates(manager: ContainerManager) -> Non
     assert outcome.placement["backend"] == "gvisor"
     assert any("escalated" in e for e in outcome.placement["escalations"])
     assert outcome.placement["attempts"][0].startswith("wasm@")
+
+
+def _ended(manager: ContainerManager, container_id: str) -> bool:
+    """Wait until the background release has terminated ``container_id``."""
+    for _ in range(600):
+        state = manager.get_container_info(container_id).state
+        if state is ContainerState.TERMINATED:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("environment", ["client", "server"])
+def test_reused_actors_start_each_workload_clean(
+    manager: ContainerManager, environment: str
+) -> None:
+    if environment == "server" and shutil.which("runsc") is None:
+        pytest.skip("runsc not installed")
+    scheduler = manager.scheduler()
+    before = ray.get(scheduler.statistics.remote())["pool"]["reused"]
+    code = (
+        "import os\n"
+        "print(sorted(os.listdir('/workspace')))\n"
+        "open('/workspace/left-behind.txt', 'w').write('x')\n"
+    )
+    outcomes = []
+    for index in range(4):
+        config = ContainerConfig(name=f"clean-{index}", environment=environment)
+        workload = Workload(f"clean-{index}", "python", ("-c", code), config=config)
+        outcomes.append(manager.submit(workload).result(timeout=180))
+    for outcome in outcomes:
+        assert outcome.error is None, outcome.error
+        assert outcome.result is not None
+        assert outcome.result.stdout == b"[]\n", outcome.result.stderr
+        assert _ended(manager, outcome.container_id)
+    assert len({o.container_id for o in outcomes}) == 4
+    reused = ray.get(scheduler.statistics.remote())["pool"]["reused"]
+    assert reused - before >= 3

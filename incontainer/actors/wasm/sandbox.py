@@ -186,6 +186,23 @@ class WasmSandbox:
         with self._state_lock:
             self._state = _State.RUNNING
 
+    def take_worker(self) -> WorkerProcess | None:
+        """Hand over the worker process when it is idle and alive, else None.
+
+        The sandbox starts a new worker if it executes again. A container
+        actor keeps the worker for its next container when it is recycled.
+        """
+        if not self._exec_lock.acquire(blocking=False):
+            return None
+        try:
+            worker, self._worker = self._worker, None
+        finally:
+            self._exec_lock.release()
+        if worker is not None and not worker.alive():
+            worker.kill()
+            return None
+        return worker
+
     def close(self) -> None:
         """Kill the worker and refuse further work; safe to call twice.
 
