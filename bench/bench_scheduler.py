@@ -127,6 +127,44 @@ SHORT_PYTHON = {
     ),
 }
 
+# More short jobs of the kinds above, for the typical batch.
+MORE_SHORT_PYTHON = {
+    "ubuntu-lts": (
+        "import csv\n"
+        "rows = list(csv.DictReader(open('/distro/ubuntu.csv')))\n"
+        "print(sum('LTS' in r['version'] for r in rows), len(rows))"
+    ),
+    "debian-lifetimes": (
+        "import csv, datetime\n"
+        "days = []\n"
+        "for r in csv.DictReader(open('/distro/debian.csv')):\n"
+        "    if r['release'] and r['eol']:\n"
+        "        start = datetime.date.fromisoformat(r['release'])\n"
+        "        end = datetime.date.fromisoformat(r['eol'])\n"
+        "        days.append((end - start).days)\n"
+        "print(len(days), max(days))"
+    ),
+    "license-words": (
+        "import os\n"
+        "for name in sorted(os.listdir('/licenses')):\n"
+        "    print(name, len(open('/licenses/' + name).read().split()))"
+    ),
+    "bigrams": (
+        "import collections, re\n"
+        "w = re.findall(r'[a-z]+', open('/licenses/Apache-2.0').read().lower())\n"
+        "print(collections.Counter(zip(w, w[1:])).most_common(3))"
+    ),
+    "longest-line": (
+        "lines = open('/licenses/GPL-2').read().splitlines()\n"
+        "print(max(map(len, lines)), sum(1 for x in lines if x.isupper()))"
+    ),
+    "mpl-sections": (
+        "import re\n"
+        "text = open('/licenses/MPL-2.0').read()\n"
+        "print(re.findall(r'^(\\d+)\\. ', text, re.M))"
+    ),
+}
+
 NATIVE_PYTHON = {
     "lzma": (
         "import lzma\n"
@@ -156,6 +194,18 @@ TOOLS = [
     ("grep-license", "grep", ("-c", "License", "/licenses/GPL-3")),
     ("grep-warranty", "grep", ("-in", "warrant", "/licenses/BSD")),
 ]
+
+
+MORE_TOOLS = [
+    ("wc-apache", "wc", ("-c", "/licenses/Apache-2.0")),
+    ("head-gpl", "head", ("-n", "5", "/licenses/GPL-3")),
+    ("tail-bsd", "tail", ("-n", "3", "/licenses/BSD")),
+    ("sort-ubuntu", "sort", ("/distro/ubuntu.csv",)),
+    ("grep-lts", "grep", ("-c", "LTS", "/distro/ubuntu.csv")),
+    ("sha-csv", "sha256sum", ("/distro/debian.csv", "/distro/ubuntu.csv")),
+]
+
+BATCHES = ("typical", "gvisor-heavy")
 
 
 @dataclass
@@ -201,8 +251,15 @@ def _command(
     )
 
 
-def build_batch() -> list[Workload]:
-    """Return the mixed batch: 23 workloads, the long ones spread through it."""
+def build_batch(kind: str = "typical") -> list[Workload]:
+    """Return a mixed batch with the long workloads spread through it.
+
+    ``gvisor-heavy`` (23 workloads): 6 short Python jobs, 6 WASI tools, 4 long
+    Python loops, 4 native-only jobs and 3 at maximum isolation, so 11 are
+    best on gVisor. ``typical`` (32 workloads): 12 short Python jobs and 12
+    tools, with 2 long loops, 4 native-only jobs and 2 at maximum isolation,
+    so 8 are best on gVisor.
+    """
     short = [_python(f"py-{n}", c) for n, c in SHORT_PYTHON.items()]
     long = [_python(f"long-{n}", c) for n, c in LONG_PYTHON.items()]
     native = [_python(f"native-{n}", c) for n, c in NATIVE_PYTHON.items()]
@@ -216,15 +273,21 @@ def build_batch() -> list[Workload]:
         _command("max-wc", "wc", ("-c", "/licenses/GPL-2"), maximum=True),
         _command("max-grep", "grep", ("-c", "GNU", "/licenses/LGPL-3"), maximum=True),
     ]
+    if kind == "typical":
+        short += [_python(f"py-{n}", c) for n, c in MORE_SHORT_PYTHON.items()]
+        tools += [_command(n, c, a) for n, c, a in MORE_TOOLS]
+        long = long[:2]
+        maximum = maximum[:2]
     batch: list[Workload] = []
     groups = [short, tools, native, maximum]
     # Interleave so the long workloads arrive at the start, middle and end.
+    step = max(len(g) for g in groups) // len(long) + 1
     for index, heavy in enumerate(long):
         batch.append(heavy)
         for group in groups:
-            batch.extend(group[index * 2 : index * 2 + 2])
+            batch.extend(group[index * step : (index + 1) * step])
     for group in groups:
-        batch.extend(group[len(long) * 2 :])
+        batch.extend(group[len(long) * step :])
     return batch
 
 
@@ -454,7 +517,10 @@ def main() -> None:
         "--samples", type=int, default=2, help="pinned runs per workload and backend"
     )
     parser.add_argument(
-        "--pool-size", type=int, default=2, help="warm WASM actors per node"
+        "--pool-size", type=int, default=2, help="warm container actors per node"
+    )
+    parser.add_argument(
+        "--batch", choices=BATCHES, default="typical", help="which mixed batch to run"
     )
     args = parser.parse_args()
     for name in ("repeats", "samples", "pool_size"):
@@ -467,7 +533,7 @@ def main() -> None:
     gvisor = shutil.which("runsc") is not None
     if not gvisor:
         print("runsc not installed: gVisor placements are infeasible")
-    batch = build_batch()
+    batch = build_batch(args.batch)
     with tempfile.TemporaryDirectory() as tmp:
         manager = create_container_manager(
             data_dir=Path(tmp) / "data", namespace=NAMESPACE
@@ -525,8 +591,8 @@ def report(
     args: argparse.Namespace,
 ) -> None:
     print(f"\n{load_average()} (other processes share the {os.cpu_count()} cores)")
-    print(f"batch: {len(times)} workloads; repeats: {args.repeats}; "
-          f"warm WASM pool: {args.pool_size} actors per node")  # fmt: skip
+    print(f"batch: {args.batch}, {len(times)} workloads; repeats: {args.repeats}; "
+          f"warm pool: {args.pool_size} actors per node")  # fmt: skip
     slots = os.cpu_count() or 1
     bound = lower_bound(times, slots)
     print(f"lower bound from run times alone over {slots} slots: {bound:.2f} s\n")
