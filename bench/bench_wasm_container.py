@@ -8,7 +8,8 @@ temporary data directory and measures, with medians:
   of guest work (``sha256sum`` over a 1 MiB file) through
   ``ContainerManager.execute_command``, which is a Ray actor call into the
   container's sandbox, versus raw wasmtime-py in this process with the
-  module compiled once and a fresh Store and instance per run;
+  module compiled once and a fresh Store and instance per run. The two
+  sides alternate run by run, so both see the same load;
 - container create-to-first-result: create, start and the first ``echo``
   through a new container actor, versus raw wasmtime-py compiling and
   running ``echo`` once.
@@ -24,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_wasm_raw import WORK_FILE_BYTES, RawRunner, median_ms
+from bench_wasm_raw import WORK_FILE_BYTES, RawRunner, paired_medians_ms
 
 from incontainer import ContainerConfig, create_container_manager
 from incontainer.manager import ContainerManager
@@ -74,11 +75,12 @@ def main() -> None:
                 ("sha256sum 1 MiB (about 10 ms)", "sha256sum", ["data.bin"]),
             ]:
                 assert execute(tool, tool_args).stdout == raw.run(tool, tool_args)
-                raw_ms = median_ms(
-                    functools.partial(raw.run, tool, tool_args), args.runs
-                )
-                box_ms = median_ms(
-                    functools.partial(execute, tool, tool_args), args.runs
+                raw_ms, box_ms = paired_medians_ms(
+                    [
+                        functools.partial(raw.run, tool, tool_args),
+                        functools.partial(execute, tool, tool_args),
+                    ],
+                    args.runs,
                 )
                 rows.append((label, raw_ms, box_ms))
             manager.terminate_container(container_id)

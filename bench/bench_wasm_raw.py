@@ -16,7 +16,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import wasmtime
@@ -28,14 +28,28 @@ WORK_FILE_BYTES = 1 << 20
 
 
 def median_ms(run: Callable[[], object], runs: int) -> float:
+    return paired_medians_ms([run], runs)[0]
+
+
+def paired_medians_ms(
+    functions: Sequence[Callable[[], object]], runs: int
+) -> list[float]:
+    """Return the median ms of each function, timed in turn within each round.
+
+    Alternating the functions run by run lets every one of them see the same
+    load from other processes, which on a shared 2-core VM drifts by tens of
+    percent over a few seconds.
+    """
     for _ in range(max(3, runs // 10)):
-        run()
-    samples = []
+        for function in functions:
+            function()
+    samples: list[list[float]] = [[] for _ in functions]
     for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000.0
+        for function, timings in zip(functions, samples, strict=True):
+            start = time.perf_counter()
+            function()
+            timings.append(time.perf_counter() - start)
+    return [statistics.median(timings) * 1000.0 for timings in samples]
 
 
 class RawRunner:

@@ -550,7 +550,16 @@ class ContainerManager:
     # Queries --------------------------------------------------------------
 
     def get_container_info(self, container_id: str) -> ContainerInfo:
-        return self._record(container_id).info()
+        """Return the container's info; a running one is asked for live counts.
+
+        A running container saves its record up to half a second after an
+        execution, so list_containers may show an exec_count that lags.
+        """
+        record = self._record(container_id)
+        if record.state is S.RUNNING and record.actor_name:
+            live: ContainerRecord = self._call(container_id, "info")
+            return live.info()
+        return record.info()
 
     def list_containers(
         self, *, states: Iterable[ContainerState | str] | None = None

@@ -306,3 +306,31 @@ def test_calls_on_suspended_wasm_name_the_state(manager: ContainerManager) -> No
     with pytest.raises(InvalidStateError) as caught:
         manager.start_container(container_id)
     assert caught.value.state == "terminated"
+
+
+def test_exec_count_saved_after_burst_and_terminate(
+    manager: ContainerManager,
+) -> None:
+    container_id = manager.create_container(ContainerConfig(name="counted"))
+    manager.start_container(container_id)
+    for _ in range(3):
+        manager.execute_command(container_id, "true")
+    # The live container reports its count at once; the store catches up.
+    assert manager.get_container_info(container_id).exec_count == 3
+    for _ in range(100):
+        (stored,) = [
+            info
+            for info in manager.list_containers()
+            if info.container_id == container_id
+        ]
+        if stored.exec_count == 3:
+            break
+        time.sleep(0.1)
+    assert stored.exec_count == 3
+    manager.execute_command(container_id, "true")
+    manager.terminate_container(container_id)
+    # A delayed save must not bring back the running state.
+    time.sleep(1.0)
+    info = manager.get_container_info(container_id)
+    assert info.state is ContainerState.TERMINATED
+    assert info.exec_count == 4

@@ -44,6 +44,10 @@ T = TypeVar("T")
 # CPython is run as "python", and Debian's native one is "python3".
 _COMMAND_ALIASES = {"gvisor": {"python": "python3"}}
 
+# Seconds between an execution and the save of the record, so that a burst
+# of executions costs one Redis write. State changes save it at once.
+RECORD_SAVE_DELAY_S = 0.5
+
 # Errors after which the sandbox is gone: the gVisor build in use kills the
 # whole sandbox when a memory or pids cgroup limit is hit.
 _FATAL_LIMITS = (OutOfMemoryError, TooManyProcessesError)
@@ -137,6 +141,8 @@ class ContainerActorImpl:
         self._running_execs = 0
         self._accepting = True
         self._spare_worker: Any = None
+        self._save_lock = threading.RLock()
+        self._save_timer: threading.Timer | None = None
         # A pooled actor has no container until adopt() gives it one.
         self.container_id = ""
         self.record: ContainerRecord = None  # type: ignore[assignment]
@@ -224,7 +230,7 @@ class ContainerActorImpl:
         if events and events[-1].state is not None:
             self.record.state = events[-1].state
         self.record.updated_at = time.time()
-        self._records.put(self.record)
+        self._save_record(self.record)
         self._records.append_events(events)
         with self._events_lock:
             self._pending.extend(events)
@@ -358,8 +364,39 @@ class ContainerActorImpl:
                 self._idle.notify_all()
         self.record.exec_count += 1
         self.record.updated_at = time.time()
-        self._records.put(self.record)
+        self._save_record_soon()
         return result
+
+    def _save_record(self, record: ContainerRecord) -> None:
+        # One lock orders the saves, so a delayed save never overwrites a
+        # newer state with an older copy.
+        with self._save_lock:
+            self._records.put(record)
+
+    def _save_record_soon(self) -> None:
+        with self._save_lock:
+            if self._save_timer is not None:
+                return
+            timer = threading.Timer(RECORD_SAVE_DELAY_S, self._save_delayed)
+            timer.daemon = True
+            self._save_timer = timer
+        timer.start()
+
+    def _save_delayed(self) -> None:
+        with self._save_lock:
+            self._save_timer = None
+            record = self.record
+            if record is None:
+                return
+            try:
+                self._records.put(record)
+            except IncontainerError:
+                # A timer thread has no caller; the next save writes it again.
+                logger.warning(
+                    "saving the record of container %s failed",
+                    self.container_id,
+                    exc_info=True,
+                )
 
     def _fail(self, exc: BaseException) -> None:
         self.record.last_error = str(exc)

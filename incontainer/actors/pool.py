@@ -107,6 +107,7 @@ class WarmPool:
         self._starting: dict[str, int] = {}
         self._returning: dict[str, int] = {}
         self._leased: dict[str, str] = {}
+        self._dropped: set[str] = set()
         self._changed = threading.Condition()
         self._closed = False
         self.hits = 0
@@ -179,6 +180,7 @@ class WarmPool:
             kept = (
                 pooled is not None
                 and not self._closed
+                and node_id not in self._dropped
                 and len(self._idle.get(node_id, [])) < keep
             )
             if kept:
@@ -204,7 +206,7 @@ class WarmPool:
 
         with self._changed:
             wanted = self._missing(node_id)
-            if wanted <= 0 or self._closed:
+            if wanted <= 0 or self._closed or node_id in self._dropped:
                 return
             self._starting[node_id] = self._starting.get(node_id, 0) + wanted
         started = []
@@ -220,7 +222,7 @@ class WarmPool:
             with self._changed:
                 self._starting[node_id] -= wanted
         with self._changed:
-            closed = self._closed
+            closed = self._closed or node_id in self._dropped
             if not closed:
                 self._idle.setdefault(node_id, []).extend(started)
                 self._changed.notify_all()
@@ -229,7 +231,9 @@ class WarmPool:
                 ray.kill(pooled.handle, no_restart=True)
 
     def drop_node(self, node_id: str) -> None:
+        """Forget ``node_id``, which left the cluster, and its actors."""
         with self._changed:
+            self._dropped.add(node_id)
             self._idle.pop(node_id, None)
             self._returning.pop(node_id, None)
             self._changed.notify_all()

@@ -19,22 +19,22 @@ __all__ = ["DEFAULTS", "CostBreakdown", "CostModel", "Placement"]
 # wasmtime 50, runsc 2022-12-19); learned values replace them after runs.
 # A start estimate covers the whole container around the run, as the
 # scheduler observes it: create, start, the execution's overhead and
-# terminate. The values below come from timing those phases without other
-# load. In bench/bench_scheduler.py runs, with other processes on the two
-# cores, the model learned 0.7 to 1.0 s (warm WASM), 1.1 to 1.8 s (cold
-# WASM) and 1.7 to 1.9 s (gVisor).
+# terminate. In bench/bench_scheduler.py runs with recycled actors and both
+# cores busy, the model learned 0.04 s (warm WASM) and 0.4 to 0.5 s (warm
+# gVisor).
 DEFAULTS: Mapping[str, float] = {
-    # A warm pooled WASM actor: adopting it takes about 10 ms, and its first
-    # execution starts the sandbox's worker process (about 0.25 s).
-    "start.wasm.warm": 0.3,
+    # A recycled or pooled actor adopts the container in a few milliseconds
+    # and already has a WASM worker process running.
+    "start.wasm.warm": 0.05,
     # A new Ray actor (about 0.6 s), its worker process, and loading the
     # cached CPython module: 1.1 to 1.5 s.
     "start.wasm.cold": 1.3,
     # A new container actor, runsc create and start of a sandbox with the
     # curated rootfs, and its teardown: 1.4 to 2.1 s.
     "start.gvisor.cold": 1.6,
-    # A pooled container actor saves the Ray actor start (about 0.6 s).
-    "start.gvisor.warm": 1.0,
+    # A pooled actor saves the Ray actor start (about 0.6 s); runsc create,
+    # start and teardown of a sandbox remain.
+    "start.gvisor.warm": 0.5,
     # CPython for WASI starts in about 31 ms; native CPython in gVisor in
     # about 60 ms including runsc exec.
     "run.wasm.python": 0.06,

@@ -63,7 +63,10 @@ class SchedulerSettings:
     ``queue_limit`` is the number of workloads a node may have waiting or
     running. ``when_full`` is "wait" (submit blocks up to ``wait_s``) or
     "fail" (submit raises CapacityError at once). ``slots`` is how many
-    workloads run at once per node (0: the node's CPU count).
+    workloads run at once per node (0: the node's CPU count). ``pool_size``
+    is how many idle container actors each node keeps started; finished
+    one-shot containers hand their actors back to it (0: no pool, and every
+    container gets a new actor).
     """
 
     queue_limit: int = 64

@@ -359,28 +359,33 @@ class WasmSandbox:
     def _run(
         self, worker: WorkerProcess, request: dict[str, Any], timeout: float | None
     ) -> ExecResult:
-        # Phase 1: send the request and wait for the module to be loaded.
-        started_at = time.monotonic()
+        # Phase 1: send the request. A loaded module runs at once and the
+        # first reply is its result. Otherwise the worker sends "loading",
+        # and the deadline starts when it sends "started".
+        sent_at = time.monotonic()
+        deadline = sent_at + timeout if timeout is not None else None
         try:
             worker.send(request)
-            started = worker.receive(deadline=None)
-        except (OSError, EOFError, ValueError) as exc:
-            raise self._worker_lost(exc) from exc
-        if started.get("event") != "started":
-            return self._raise_worker_error(started)
-        self._count_load(started)
-        load_s = time.monotonic() - started_at
-
-        # Phase 2: wait for the guest, killing the worker at the deadline.
-        run_started = time.monotonic()
-        deadline = run_started + timeout if timeout is not None else None
-        try:
-            done = worker.receive(deadline=deadline)
+            reply = worker.receive(deadline=deadline)
+            if reply.get("event") == "loading":
+                reply = worker.receive(deadline=None)
+                if reply.get("event") != "started":
+                    return self._raise_worker_error(reply)
+                self._count_load(reply)
+                run_started = time.monotonic()
+                load_s = run_started - sent_at
+                deadline = run_started + timeout if timeout is not None else None
+                # Phase 2: wait for the guest, killing the worker at the deadline.
+                reply = worker.receive(deadline=deadline)
+            else:
+                self._count_load(reply)
+                load_s = float(reply.get("load_s", 0.0))
         except FrameTimeout:
             raise self._timed_out(worker, timeout) from None
         except (OSError, EOFError, ValueError) as exc:
             raise self._worker_lost(exc) from exc
-        duration = time.monotonic() - run_started
+        duration = time.monotonic() - sent_at - load_s
+        done = reply
 
         # Phase 3: read the output and classify the outcome.
         stdout, stderr = worker.read_output(self._cap)

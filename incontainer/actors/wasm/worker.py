@@ -11,6 +11,12 @@ while a guest blocks in a host call such as ``poll_oneoff`` (sleep). Epoch
 interruption fires only when the call returns, but the parent can SIGKILL
 this process at any moment.
 
+Each request gets one reply frame, ``done`` or ``error``, when its module is
+already loaded. Otherwise the worker first sends ``loading`` and, once the
+module is ready, ``started``. The sandbox starts the guest's deadline only
+then, because compiling CPython takes seconds. A loaded module skips those
+frames, because each extra round trip costs a process wake-up.
+
 The worker exits when its parent dies: a daemon thread blocks reading the
 lifeline pipe, whose write end only the parent holds, and ends the process
 on end of file.
@@ -22,6 +28,7 @@ import argparse
 import os
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,10 +91,14 @@ class Worker:
         self.stderr_fd: int = args.stderr_fd
         self.stdin_fd = os.memfd_create("incontainer-wasm-stdin")
 
+    def is_loaded(self, path: str) -> bool:
+        """Return whether ``path`` is loaded and unchanged on disk since."""
+        known = self.modules.get(path)
+        return known is not None and known.signature == _signature(path)
+
     def load(self, path: str, sha256: str | None) -> dict[str, Any]:
         """Make ``path`` ready to instantiate; return how it was obtained."""
-        st = os.stat(path)
-        signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        signature = _signature(path)
         known = self.modules.get(path)
         if known is not None and known.signature == signature:
             return {"compiled": False, "cache_hit": False, "replaced_corrupt": False}
@@ -104,11 +115,17 @@ class Worker:
         """Run one guest to completion and return the ``done`` frame."""
         stdout = _Capture(self.stdout_fd, request["output_cap"])
         stderr = _Capture(self.stderr_fd, request["output_cap"])
+        load_started = time.monotonic()
         try:
+            ready = self.is_loaded(request["module"])
+            if not ready:
+                write_frame(reply_fd, {"event": "loading"})
             loaded = self.load(request["module"], request.get("sha256"))
         except (OSError, wasmtime.WasmtimeError) as exc:
             return {"event": "error", "phase": "load", "message": str(exc)}
-        write_frame(reply_fd, {"event": "started", **loaded})
+        if not ready:
+            write_frame(reply_fd, {"event": "started", **loaded})
+        load_s = time.monotonic() - load_started
 
         store = wasmtime.Store(self.engine)
         store.set_wasi(self._wasi_config(request, stdout, stderr))
@@ -120,6 +137,8 @@ class Worker:
         if self.fuel_enabled and fuel is not None:
             result["fuel_consumed"] = fuel - store.get_fuel()
         result["truncated"] = stdout.truncated or stderr.truncated
+        if ready:
+            result.update(loaded, load_s=load_s)
         return result
 
     def _wasi_config(
@@ -173,6 +192,11 @@ class Worker:
         if isinstance(memory, wasmtime.Memory):
             done["memory_bytes"] = memory.data_len(store)
         return done
+
+
+def _signature(path: str) -> tuple[int, int, int, int]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _serve(worker: Worker, request_fd: int, reply_fd: int) -> None:
