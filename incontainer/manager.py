@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from incontainer._util.ray_local import actor_gone_errors
 from incontainer.actors.container import Reply
 from incontainer.actors.lifecycle import events_for_transition
 from incontainer.actors.pool import (
@@ -39,6 +40,7 @@ from incontainer.config import (
 from incontainer.errors import (
     BackendUnavailableError,
     ContainerNotFoundError,
+    IncontainerError,
     InvalidInputError,
     InvalidStateError,
     PolicyViolationError,
@@ -204,7 +206,7 @@ class ContainerManager:
             else:
                 ref = handle.invoke.remote(container_id, method, *args)
             reply: Reply = self._ray.get(ref)
-        except self._ray.exceptions.RayActorError as exc:
+        except actor_gone_errors() as exc:
             self._handles.pop(container_id, None)
             self._mark_lost(container_id, f"container actor died: {exc}")
         if reply.stale:
@@ -508,6 +510,9 @@ class ContainerManager:
         try:
             self._call(container_id, "terminate")
         finally:
+            # Kill only the actor the record names: a recycled actor is
+            # no longer named there and serves another container.
+            self._handles.pop(container_id, None)
             self._kill_actor(container_id)
         record = self._record(container_id)
         if record.state is not S.TERMINATED:
@@ -528,7 +533,7 @@ class ContainerManager:
         if handle is not None and record.state in (S.CREATED, S.RUNNING):
             try:
                 self._call(container_id, "recycle")
-            except (InvalidStateError, SandboxError):
+            except IncontainerError:
                 pass
             else:
                 self._handles.pop(container_id, None)
@@ -556,10 +561,19 @@ class ContainerManager:
         execution, so list_containers may show an exec_count that lags.
         """
         record = self._record(container_id)
-        if record.state is S.RUNNING and record.actor_name:
-            live: ContainerRecord = self._call(container_id, "info")
-            return live.info()
-        return record.info()
+        handle = self._handle(container_id) if record.state is S.RUNNING else None
+        if handle is None:
+            return record.info()
+        try:
+            reply: Reply = self._ray.get(handle.invoke.remote(container_id, "info"))
+        except actor_gone_errors():
+            reply = Reply(stale=True)
+        if reply.stale or reply.error is not None:
+            # The actor is gone or serves another container now: the stored
+            # record is the latest there is.
+            return self._record(container_id).info()
+        live: ContainerRecord = reply.value
+        return live.info()
 
     def list_containers(
         self, *, states: Iterable[ContainerState | str] | None = None

@@ -16,6 +16,7 @@ from incontainer import (
     InvalidStateError,
 )
 from incontainer.actors.pool import WarmPool
+from incontainer.actors.wasm import TOOLS_DIR
 from incontainer.config import ContainerEvent
 from incontainer.manager import ContainerManager
 
@@ -175,3 +176,50 @@ def test_pool_waits_for_returning_actor(
         assert not _alive(back.actor_name)
     finally:
         pool.close()
+
+
+def test_worker_that_loaded_a_workspace_module_is_not_kept(
+    manager: ContainerManager,
+) -> None:
+    first = _running(manager, "own-module")
+    module = (TOOLS_DIR / "echo.wasm").read_bytes()
+    manager.write_files(first, {"mine.wasm": module})
+    result = manager.execute_command(first, "/workspace/mine.wasm", ["own"])
+    assert result.stdout == b"own\n"
+    old_pid = manager.container_statistics(first)["backend"]["worker_pid"]
+    recycled = manager.recycle_container(first)
+    assert recycled is not None
+    second = _running(manager, "next", pooled=recycled)
+    assert manager.execute_command(second, "echo", ["x"]).stdout == b"x\n"
+    stats = manager.container_statistics(second)["backend"]
+    assert stats["worker_pid"] != old_pid
+    manager.terminate_container(second)
+
+
+def test_info_of_a_recycled_container_comes_from_the_store(
+    manager: ContainerManager,
+) -> None:
+    other = ContainerManager(manager.runtime)
+    first = _running(manager, "first")
+    manager.execute_command(first, "true")
+    assert other.get_container_info(first).exec_count == 1
+    recycled = manager.recycle_container(first)
+    assert recycled is not None
+    second = _running(manager, "second", pooled=recycled)
+    # ``other`` still has the handle cached for ``first``.
+    info = other.get_container_info(first)
+    assert info.state is ContainerState.TERMINATED
+    assert info.exec_count == 1
+    assert other.get_container_info(second).state is ContainerState.RUNNING
+    manager.terminate_container(second)
+
+
+def test_suspend_saves_the_exec_count_at_once(manager: ContainerManager) -> None:
+    container_id = _running(manager, "suspended")
+    for _ in range(2):
+        manager.execute_command(container_id, "true")
+    manager.suspend_container(container_id)
+    stored = manager.records.get(container_id)
+    assert stored is not None
+    assert stored.exec_count == 2
+    manager.terminate_container(container_id)

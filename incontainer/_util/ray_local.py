@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["NAMESPACE", "configure_loopback_env", "init_ray"]
+__all__ = ["NAMESPACE", "actor_gone_errors", "configure_loopback_env", "init_ray"]
 
 NAMESPACE = "incontainer"
 
@@ -70,3 +70,20 @@ def init_ray(
         kwargs["address"] = address
     info: Any = ray.init(**kwargs)
     return dict(info.address_info)
+
+
+def actor_gone_errors() -> tuple[type[BaseException], ...]:
+    """Return the Ray errors that mean an actor or its node is gone.
+
+    An actor pinned to a node that has left the cluster fails with
+    ActorUnschedulableError, which is not a RayActorError.
+    """
+    from ray import exceptions
+
+    return (
+        exceptions.RayActorError,
+        exceptions.ActorUnschedulableError,
+        exceptions.NodeDiedError,
+        exceptions.WorkerCrashedError,
+        exceptions.ObjectLostError,
+    )

@@ -142,6 +142,10 @@ class ContainerActorImpl:
         self._accepting = True
         self._spare_worker: Any = None
         self._save_lock = threading.RLock()
+        # Calls that passed invoke's container check and have not returned.
+        # A recycle waits for them, so none of them reaches the next container.
+        self._calls = threading.Condition()
+        self._calls_in_flight = 0
         self._save_timer: threading.Timer | None = None
         # A pooled actor has no container until adopt() gives it one.
         self.container_id = ""
@@ -168,9 +172,16 @@ class ContainerActorImpl:
                     value=method,
                 )
             )
-        if self.record is None or container_id != self.container_id:
-            return Reply(stale=True)
-        reply: Reply = getattr(self, method)(*args)
+        with self._calls:
+            if self.record is None or container_id != self.container_id:
+                return Reply(stale=True)
+            self._calls_in_flight += 1
+        try:
+            reply: Reply = getattr(self, method)(*args)
+        finally:
+            with self._calls:
+                self._calls_in_flight -= 1
+                self._calls.notify_all()
         return reply
 
     def warm(self) -> int:
@@ -347,6 +358,7 @@ class ContainerActorImpl:
                     operation="execute",
                 )
             self._running_execs += 1
+        succeeded = False
         try:
             assert self._backend is not None
             command = _COMMAND_ALIASES.get(self.record.backend, {}).get(
@@ -355,15 +367,18 @@ class ContainerActorImpl:
             result = self._backend.execute(
                 command, args, stdin=stdin, env=env, timeout_s=timeout_s
             )
+            succeeded = True
         except _FATAL_LIMITS as exc:
             self._fail(exc)
             raise
         finally:
             with self._idle:
+                if succeeded:
+                    # Counted before suspend or recycle may go on.
+                    self.record.exec_count += 1
+                    self.record.updated_at = time.time()
                 self._running_execs -= 1
                 self._idle.notify_all()
-        self.record.exec_count += 1
-        self.record.updated_at = time.time()
         self._save_record_soon()
         return result
 
@@ -465,28 +480,39 @@ class ContainerActorImpl:
         return self._reply(run)
 
     def terminate(self) -> Reply:
-        """Stop everything and remove the container's files (-> terminated)."""
+        """Stop everything and remove the container's files (-> terminated).
 
-        def run() -> None:
+        The value is True when this call ended the container, False when it
+        had already ended.
+        """
+
+        def run() -> bool:
             state = self._lifecycle.state
             if state is S.TERMINATED:
-                return
+                return False
             self._accepting = False
-            self._lifecycle.move(S.TERMINATING)
-            self._close_backend()
-            self._cleanup_workspace()
+            if state is not S.TERMINATING:
+                # TERMINATING remains when a recycle failed part-way.
+                self._lifecycle.move(S.TERMINATING)
+            try:
+                self._close_backend()
+            finally:
+                self._cleanup_workspace()
             self._records.delete_snapshot(self.container_id)
             self._lifecycle.move(S.TERMINATED)
+            return True
 
         return self._reply(run)
 
     def recycle(self) -> Reply:
         """Terminate the container and make the actor ready for another one.
 
-        Only a created or running container is recycled; the caller kills
-        the actor otherwise. A healthy WASM worker process is kept for the
-        next container: every execution gets a fresh wasmtime store, and the
-        workspace and mounts come from the next container's config.
+        Only a created or running container is recycled; the caller
+        terminates it and kills the actor otherwise. A healthy WASM worker
+        process is kept for the next container: every execution gets a fresh
+        wasmtime store, and the workspace and mounts come from the next
+        container's config. Call it through ``invoke``, which counts it among
+        the calls in flight.
         """
 
         def run() -> None:
@@ -497,19 +523,33 @@ class ContainerActorImpl:
                     self._idle.wait()
             self._lifecycle.move(S.TERMINATING)
             self._keep_worker()
-            self._close_backend()
-            self._cleanup_workspace()
+            try:
+                self._close_backend()
+            finally:
+                self._cleanup_workspace()
             self._records.delete_snapshot(self.container_id)
             self.record.actor_name = ""
             self._lifecycle.move(S.TERMINATED)
 
         reply = self._reply(run)
         if reply.error is None:
-            self.container_id = ""
-            self.record = None  # type: ignore[assignment]
-            self._gvisor_node = None
-            self.warm()
+            with self._calls:
+                # Other calls for the ended container finish first; later
+                # ones find no container and are answered stale.
+                while self._calls_in_flight > 1:
+                    self._calls.wait()
+                self.container_id = ""
+                self.record = None  # type: ignore[assignment]
+                self._gvisor_node = None
+            self._warm_quietly()
         return reply
+
+    def _warm_quietly(self) -> None:
+        try:
+            self.warm()
+        except Exception:
+            # The next container's sandbox starts a worker when it needs one.
+            logger.warning("starting a spare WASM worker failed", exc_info=True)
 
     def _keep_worker(self) -> None:
         take = getattr(self._backend, "take_worker", None)

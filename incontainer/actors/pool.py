@@ -218,6 +218,10 @@ class WarmPool:
             started.append(PooledActor(name, node_id, handle))
         try:
             ray.get([p.handle.warm.remote() for p in started])
+        except BaseException:
+            for pooled in started:
+                ray.kill(pooled.handle, no_restart=True)
+            raise
         finally:
             with self._changed:
                 self._starting[node_id] -= wanted

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -342,6 +342,15 @@ class SchedulerService:
             pooled=pooled,
             release=release,
         )
+        if pooled is not None and not outcome.container_id:
+            # Creation failed, so no release follows. The actor may be half
+            # set up or already killed, so it is not reused.
+            self.pool.give_back(
+                placement.node_id, leased, None, keep=0, announced=False
+            )
+            import ray
+
+            ray.kill(pooled.handle, no_restart=True)
         self._learn(task, placement, outcome, pooled is not None, started)
         if self._lost(outcome) and self._reroute(task, placement, str(outcome.error)):
             return None
@@ -352,10 +361,17 @@ class SchedulerService:
     def _release_container(self, container_id: str, node_id: str, leased: str) -> None:
         """End a one-shot container off the node's slot, recycling its actor."""
         if not self.settings.pool_size:
-            self._teardown.submit(self._terminate_quietly, container_id)
+            self._submit_teardown(self._terminate_quietly, container_id)
             return
         self.pool.recycling(node_id)
-        self._teardown.submit(self._recycle, container_id, node_id, leased)
+        self._submit_teardown(self._recycle, container_id, node_id, leased)
+
+    def _submit_teardown(self, function: Callable[..., None], *args: str) -> None:
+        try:
+            self._teardown.submit(function, *args)
+        except RuntimeError:
+            # The scheduler is closing and its teardown pool is shut down.
+            function(*args)
 
     def _terminate_quietly(self, container_id: str) -> None:
         try:
@@ -371,7 +387,8 @@ class SchedulerService:
         recycled = None
         try:
             recycled = self.manager.recycle_container(container_id)
-        except IncontainerError:
+        except Exception:
+            # Runs on the teardown pool, where no caller sees the error.
             logger.warning("recycling container %s failed", container_id, exc_info=True)
         finally:
             with self._lock:
@@ -579,8 +596,10 @@ class SchedulerService:
         }
 
     def close(self) -> None:
-        self._teardown.shutdown(wait=True)
-        self.pool.close()
+        # Queued workloads are dropped; running ones end their containers
+        # themselves once the teardown pool is shut down.
         for node in self._nodes.values():
             node.executor.shutdown(wait=False, cancel_futures=True)
+        self._teardown.shutdown(wait=True)
+        self.pool.close()
         self.manager.close()

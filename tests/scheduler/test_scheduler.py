@@ -14,6 +14,8 @@ from incontainer import (
     ContainerConfig,
     ContainerState,
     InvalidInputError,
+    PolicyViolationError,
+    SecurityContext,
     Workload,
     create_container_manager,
 )
@@ -146,3 +148,18 @@ def test_reused_actors_start_each_workload_clean(
     assert len({o.container_id for o in outcomes}) == 4
     reused = ray.get(scheduler.statistics.remote())["pool"]["reused"]
     assert reused - before >= 3
+
+
+def test_failed_creation_ends_the_actor_lease(manager: ContainerManager) -> None:
+    scheduler = manager.scheduler()
+    security = SecurityContext(permissions=frozenset({"execute"}))
+    workload = Workload(
+        "no-create",
+        "echo",
+        ("x",),
+        config=ContainerConfig(name="no-create", environment="client"),
+        security=security,
+    )
+    outcome = manager.submit(workload).result(timeout=120)
+    assert isinstance(outcome.error, PolicyViolationError)
+    assert ray.get(scheduler.statistics.remote())["pool"]["leased"] == 0

@@ -65,6 +65,9 @@ class WorkerProcess:
         self._request_fd = self._proc.stdin.fileno()
         self._reply_fd = self._proc.stdout.fileno()
         self.killed = False
+        # Requests sent and module paths the worker was asked to load.
+        self.requests = 0
+        self.modules: set[str] = set()
 
     @property
     def pid(self) -> int:

@@ -1,8 +1,9 @@
 """Length-prefixed msgpack frames between the sandbox and its worker.
 
 Each frame is a 4-byte big-endian length followed by one msgpack map. The
-sandbox sends ``run`` requests; the worker replies to each with a ``started``
-frame once the module is loaded and then a ``done`` or ``error`` frame.
+sandbox sends ``run`` requests. The worker replies to each with a ``done``
+or ``error`` frame, preceded by ``loading`` and ``started`` frames when it
+has to load the module first.
 """
 
 from __future__ import annotations

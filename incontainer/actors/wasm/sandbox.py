@@ -191,6 +191,8 @@ class WasmSandbox:
 
         The sandbox starts a new worker if it executes again. A container
         actor keeps the worker for its next container when it is recycled.
+        A worker that loaded a module from the workspace or a mount is not
+        handed over, because it would keep that module in memory.
         """
         if not self._exec_lock.acquire(blocking=False):
             return None
@@ -198,7 +200,13 @@ class WasmSandbox:
             worker, self._worker = self._worker, None
         finally:
             self._exec_lock.release()
-        if worker is not None and not worker.alive():
+        if worker is None:
+            return None
+        shared = {str(self._python()[0])}
+        if not worker.alive() or any(
+            path not in shared and Path(path).parent not in self._command_path
+            for path in worker.modules
+        ):
             worker.kill()
             return None
         return worker
@@ -364,9 +372,14 @@ class WasmSandbox:
         # and the deadline starts when it sends "started".
         sent_at = time.monotonic()
         deadline = sent_at + timeout if timeout is not None else None
+        # A new worker imports wasmtime before it reads the request, which is
+        # not guest time either, and it never has the module loaded.
+        first_deadline = deadline if worker.requests else None
+        worker.requests += 1
+        worker.modules.add(request["module"])
         try:
             worker.send(request)
-            reply = worker.receive(deadline=deadline)
+            reply = worker.receive(deadline=first_deadline)
             if reply.get("event") == "loading":
                 reply = worker.receive(deadline=None)
                 if reply.get("event") != "started":
