@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from incontainer._util.ray_local import actor_gone_errors
 from incontainer.actors.container import Reply
-from incontainer.actors.lifecycle import events_for_transition
 from incontainer.actors.pool import (
     PooledActor,
     new_actor_name,
     new_container_id,
     spawn_container_actor,
 )
-from incontainer.actors.records import ContainerRecord, RecordStore
+from incontainer.actors.records import ContainerRecord
 from incontainer.actors.wasm.commands import check_args
 from incontainer.config import (
     ContainerConfig,
@@ -39,14 +38,14 @@ from incontainer.config import (
 )
 from incontainer.errors import (
     BackendUnavailableError,
-    ContainerNotFoundError,
     IncontainerError,
     InvalidInputError,
     InvalidStateError,
     PolicyViolationError,
     SandboxError,
 )
-from incontainer.events import EventBus, Listener
+from incontainer.events import Listener
+from incontainer.manager_base import ManagerBase
 from incontainer.runtime import EmbeddedRuntime
 
 if TYPE_CHECKING:
@@ -89,19 +88,8 @@ def create_container_manager(
         raise
 
 
-class ContainerManager:
+class ContainerManager(ManagerBase):
     """Creates, drives and lists containers; see create_container_manager()."""
-
-    def __init__(self, runtime: EmbeddedRuntime):
-        import ray
-
-        self._ray = ray
-        self.runtime = runtime
-        self.namespace = runtime.namespace
-        self.records = RecordStore(runtime.redis_url)
-        self.events = EventBus()
-        self._handles: dict[str, Any] = {}
-        self._closed = False
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -114,25 +102,6 @@ class ContainerManager:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def close(self) -> None:
-        """Close the store connection and stop the embedded Ray and Redis."""
-        if self._closed:
-            return
-        self._closed = True
-        self._handles.clear()
-        self.records.close()
-        self.runtime.close()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise InvalidStateError(
-                "the container manager is closed; create a new one with "
-                "create_container_manager()",
-                container_id="",
-                state="closed",
-                operation="use",
-            )
 
     # Events ---------------------------------------------------------------
 
@@ -153,94 +122,6 @@ class ContainerManager:
         return self.records.read_events(container_id)
 
     # Plumbing -------------------------------------------------------------
-
-    def _record(self, container_id: str) -> ContainerRecord:
-        self._check_open()
-        if not isinstance(container_id, str) or not container_id:
-            raise InvalidInputError(
-                f"invalid container id {container_id!r}: expected a non-empty string",
-                field="container_id",
-                value=container_id,
-            )
-        record = self.records.get(container_id)
-        if record is None:
-            raise ContainerNotFoundError(container_id)
-        return record
-
-    def _handle(self, container_id: str) -> Any:
-        handle = self._handles.get(container_id)
-        if handle is None:
-            actor_name = self._record(container_id).actor_name
-            if not actor_name:
-                return None
-            try:
-                handle = self._ray.get_actor(actor_name, namespace=self.namespace)
-            except ValueError:
-                return None
-            self._handles[container_id] = handle
-        return handle
-
-    def _no_actor(self, container_id: str, method: str) -> None:
-        """Raise the error for a call to a container that has no actor."""
-        record = self._record(container_id)
-        if record.state in (S.SUSPENDED, S.TERMINATED, S.FAILED):
-            # No actor is expected in these states: the call is invalid.
-            operation = method.replace("_", " ")
-            raise InvalidStateError(
-                f"cannot {operation} container {container_id!r}: it is "
-                f"{record.state.value}",
-                container_id=container_id,
-                state=record.state.value,
-                operation=method,
-            )
-        self._mark_lost(container_id, "container actor not found")
-
-    def _call(self, container_id: str, method: str, *args: Any) -> Any:
-        """Call an actor method, deliver its events, return or raise its result."""
-        handle = self._handle(container_id)
-        if handle is None:
-            self._no_actor(container_id, method)
-        try:
-            if method == "adopt":
-                ref = handle.adopt.remote(*args)
-            else:
-                ref = handle.invoke.remote(container_id, method, *args)
-            reply: Reply = self._ray.get(ref)
-        except actor_gone_errors() as exc:
-            self._handles.pop(container_id, None)
-            self._mark_lost(container_id, f"container actor died: {exc}")
-        if reply.stale:
-            # The actor was recycled for another container after this one ended.
-            self._handles.pop(container_id, None)
-            self._no_actor(container_id, method)
-        self.events.dispatch(reply.events)
-        if reply.error is not None:
-            raise reply.error
-        return reply.value
-
-    def _mark_lost(self, container_id: str, reason: str) -> None:
-        """Record that a container's actor is gone, then raise SandboxError."""
-        record = self._record(container_id)
-        if record.state not in (S.FAILED, S.TERMINATED, S.SUSPENDED):
-            self._set_state(record, S.FAILED, reason)
-        raise SandboxError(
-            f"container {container_id!r} is unavailable: {reason}; terminate it "
-            "and create a new one",
-            container_id=container_id,
-        )
-
-    def _set_state(self, record: ContainerRecord, state: S, detail: str = "") -> None:
-        """Change a record's state from the manager side (no actor involved)."""
-        events = events_for_transition(
-            record.container_id, record.state, state, detail=detail
-        )
-        record.state = state
-        record.updated_at = time.time()
-        if state is S.FAILED:
-            record.last_error = detail
-        self.records.put(record)
-        self.records.append_events(events)
-        self.events.dispatch(events)
 
     def _spawn_actor(self, record: ContainerRecord, node_id: str | None = None) -> Any:
         """Start the container actor, on a gVisor node for gVisor containers."""
@@ -442,7 +323,13 @@ class ContainerManager:
 
     def write_files(self, container_id: str, files: Mapping[str, bytes]) -> None:
         """Write files into the container's /workspace (paths relative to it)."""
-        self._record(container_id)
+        record = self._record(container_id)
+        if "write" not in record.security.permissions:
+            raise PolicyViolationError(
+                f"user {record.security.user_id!r} lacks the 'write' permission",
+                container_id=container_id,
+                rule="permissions",
+            )
         if not isinstance(files, Mapping) or not all(
             isinstance(k, str) and isinstance(v, bytes | str) for k, v in files.items()
         ):
@@ -545,12 +432,6 @@ class ContainerManager:
             # failed container whose actor is gone needs no actor.
             self.terminate_container(container_id)
         return None
-
-    def _kill_actor(self, container_id: str) -> None:
-        handle = self._handle(container_id)
-        self._handles.pop(container_id, None)
-        if handle is not None:
-            self._ray.kill(handle, no_restart=True)
 
     # Queries --------------------------------------------------------------
 

@@ -145,6 +145,11 @@ class EmbeddedRuntime:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def started_ray(self) -> bool:
+        """Whether this runtime started the local Ray it stops on close."""
+        return self._started_ray
+
     def close(self) -> None:
         """Stop what this runtime started; safe to call twice."""
         if self._closed:

@@ -42,7 +42,17 @@ class Workload:
     files: Mapping[str, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.command, str) or not self.command:
+        if not isinstance(self.name, str) or not self.name:
+            raise InvalidInputError(
+                f"invalid workload name {self.name!r}: expected a non-empty string",
+                field="name",
+                value=self.name,
+            )
+        if (
+            not isinstance(self.command, str)
+            or not self.command
+            or "\0" in self.command
+        ):
             raise InvalidInputError(
                 f"invalid command {self.command!r} in workload {self.name!r}: "
                 "expected a command name or path",

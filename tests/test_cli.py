@@ -93,3 +93,9 @@ def test_run_explain_lists_costs(tmp_path: Path) -> None:
     assert table.returncode == 0
     assert b"(chosen)" in table.stdout
     assert b"why each job went where it went" in table.stdout
+    # Each run closed its embedded Ray right after the last result; the
+    # scheduler's background teardown still ended both containers.
+    listed = _cli("ps", "--all", "--data-dir", str(tmp_path / "d"), cwd=tmp_path)
+    assert listed.returncode == 0
+    assert b"terminating" not in listed.stdout
+    assert listed.stdout.count(b"terminated") == 2

@@ -119,3 +119,18 @@ def test_public_api_surface() -> None:
         assert hasattr(incontainer, name), name
     assert issubclass(incontainer.OutOfFuelError, incontainer.ExecutionLimitError)
     assert issubclass(incontainer.ExecutionLimitError, incontainer.IncontainerError)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"name": object(), "command": "echo"}, "name"),
+        ({"name": "", "command": "echo"}, "name"),
+        ({"name": "w", "command": "ec\0ho"}, "command"),
+        ({"name": "w", "command": ""}, "command"),
+    ],
+)
+def test_invalid_workload_names_field(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        incontainer.Workload(**kwargs)
+    assert caught.value.field == field

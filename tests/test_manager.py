@@ -334,3 +334,20 @@ def test_exec_count_saved_after_burst_and_terminate(
     info = manager.get_container_info(container_id)
     assert info.state is ContainerState.TERMINATED
     assert info.exec_count == 4
+
+
+def test_write_files_needs_write_permission(manager: ContainerManager) -> None:
+    security = SecurityContext(permissions=frozenset({"create", "execute"}))
+    container_id = manager.create_container(ContainerConfig(name="ro"), security)
+    with pytest.raises(PolicyViolationError) as caught:
+        manager.write_files(container_id, {"f.txt": b"x"})
+    assert caught.value.rule == "permissions"
+    manager.terminate_container(container_id)
+
+
+def test_operation_names_read_well_in_errors(manager: ContainerManager) -> None:
+    container_id = manager.create_container(ContainerConfig(name="gone"))
+    manager.terminate_container(container_id)
+    with pytest.raises(InvalidStateError) as caught:
+        manager.container_statistics(container_id)
+    assert "cannot read statistics of container" in str(caught.value)

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from incontainer.errors import IncontainerError, TimedOutError
+from incontainer.config import short_repr
+from incontainer.errors import IncontainerError, InvalidInputError, TimedOutError
 from incontainer.scheduler.service import SchedulerService, SchedulerSettings
 from incontainer.workload import Workload, WorkloadResult
 
@@ -87,10 +88,21 @@ def submit_workload(scheduler: Any, workload: Workload) -> WorkloadHandle:
 def map_workloads(
     scheduler: Any, workloads: Iterable[Workload], *, poll_s: float = 5.0
 ) -> Iterator[tuple[WorkloadHandle, WorkloadResult]]:
-    """Submit every workload, then yield (handle, result) as each finishes."""
-    handles = {
-        h.workload_id: h for h in (submit_workload(scheduler, w) for w in workloads)
-    }
+    """Submit every workload, then yield (handle, result) as each finishes.
+
+    Every item is checked before the first is submitted, so a bad item
+    raises InvalidInputError and nothing runs.
+    """
+    batch = list(workloads)
+    for index, workload in enumerate(batch):
+        if not isinstance(workload, Workload):
+            raise InvalidInputError(
+                f"invalid workloads[{index}] {short_repr(workload)}: expected "
+                "incontainer.Workload; nothing was submitted",
+                field=f"workloads[{index}]",
+                value=type(workload).__name__,
+            )
+    handles = {h.workload_id: h for h in (submit_workload(scheduler, w) for w in batch)}
     pending = list(handles)
     while pending:
         finished = _get(scheduler.wait_any.remote(pending, poll_s))

@@ -163,3 +163,13 @@ def test_failed_creation_ends_the_actor_lease(manager: ContainerManager) -> None
     outcome = manager.submit(workload).result(timeout=120)
     assert isinstance(outcome.error, PolicyViolationError)
     assert ray.get(scheduler.statistics.remote())["pool"]["leased"] == 0
+
+
+def test_map_rejects_a_bad_item_before_submitting(manager: ContainerManager) -> None:
+    scheduler = manager.scheduler()
+    before = ray.get(scheduler.statistics.remote())["submitted"]
+    batch = [_auto("good", "print(1)"), "not-a-workload", _auto("also", "print(2)")]
+    with pytest.raises(InvalidInputError) as caught:
+        list(manager.map(batch))  # type: ignore[list-item]
+    assert caught.value.field == "workloads[1]"
+    assert ray.get(scheduler.statistics.remote())["submitted"] == before
