@@ -49,7 +49,7 @@ import ray
 from incontainer import ContainerConfig, Workload, create_container_manager
 from incontainer.config import EnvironmentType, IsolationLevel, Mount, SecurityContext
 from incontainer.manager import ContainerManager
-from incontainer.scheduler.client import SCHEDULER_NAME, map_workloads
+from incontainer.scheduler.client import map_workloads, stop_scheduler
 from incontainer.scheduler.feasibility import analyze
 from incontainer.scheduler.service import SchedulerSettings
 from incontainer.workload import WorkloadResult, run_workload
@@ -364,24 +364,6 @@ def lower_bound(times: dict[str, dict[str, float]], slots: int) -> float:
 # Policies -------------------------------------------------------------------
 
 
-def stop_scheduler() -> None:
-    """Close and kill the scheduler actor, then wait until its name is free."""
-    try:
-        scheduler = ray.get_actor(SCHEDULER_NAME, namespace=NAMESPACE)
-    except ValueError:
-        return
-    ray.get(scheduler.close.remote())
-    ray.kill(scheduler, no_restart=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            ray.get_actor(SCHEDULER_NAME, namespace=NAMESPACE)
-        except ValueError:
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"scheduler actor {SCHEDULER_NAME} still exists after kill")
-
-
 def time_batch(
     scheduler: Any, batch: Sequence[Workload], outputs: dict[str, set[bytes]]
 ) -> BatchRun:
@@ -415,7 +397,7 @@ def run_policy(
 
     Returns the runs and the cost model's statistics after the last one.
     """
-    stop_scheduler()
+    stop_scheduler(NAMESPACE)
     scheduler = manager.scheduler(settings)
     runs = []
     try:
@@ -425,7 +407,7 @@ def run_policy(
             runs.append(time_batch(scheduler, batch, outputs))
         model: dict[str, Any] = ray.get(scheduler.statistics.remote())["model"]
     finally:
-        stop_scheduler()
+        stop_scheduler(NAMESPACE)
     return runs, model
 
 
@@ -541,7 +523,7 @@ def main() -> None:
         try:
             rows, times, model = run_all(manager, batch, gvisor, args)
         finally:
-            stop_scheduler()
+            stop_scheduler(NAMESPACE)
             manager.close()
     report(rows, times, model, args)
 

@@ -379,7 +379,7 @@ class ContainerManager(ManagerBase):
                 state=record.state.value,
                 operation="resume",
             )
-        if self._handle(container_id) is None:
+        if self._handle(container_id, record) is None:
             self._spawn_actor(record)
         self._call(container_id, "restore")
 
@@ -388,7 +388,7 @@ class ContainerManager(ManagerBase):
         record = self._record(container_id)
         if record.state is S.TERMINATED:
             return
-        handle = self._handle(container_id)
+        handle = self._handle(container_id, record)
         if handle is None:
             self._set_state(record, S.TERMINATING)
             self.records.delete_snapshot(container_id)
@@ -416,7 +416,7 @@ class ContainerManager(ManagerBase):
         killed and None is returned.
         """
         record = self._record(container_id)
-        handle = self._handle(container_id)
+        handle = self._handle(container_id, record)
         if handle is not None and record.state in (S.CREATED, S.RUNNING):
             try:
                 self._call(container_id, "recycle")
@@ -428,8 +428,8 @@ class ContainerManager(ManagerBase):
         try:
             self.terminate_container(container_id)
         except SandboxError:
-            # The actor died, which marked the container failed; ending a
-            # failed container whose actor is gone needs no actor.
+            # The actor died and the container is failed now. Ending a failed
+            # container whose actor is gone needs no actor.
             self.terminate_container(container_id)
         return None
 
@@ -442,7 +442,9 @@ class ContainerManager(ManagerBase):
         execution, so list_containers may show an exec_count that lags.
         """
         record = self._record(container_id)
-        handle = self._handle(container_id) if record.state is S.RUNNING else None
+        handle = (
+            self._handle(container_id, record) if record.state is S.RUNNING else None
+        )
         if handle is None:
             return record.info()
         try:

@@ -21,6 +21,7 @@ from incontainer.errors import (
     InvalidInputError,
     InvalidStateError,
     SandboxError,
+    TimedOutError,
 )
 from incontainer.events import EventBus
 from incontainer.runtime import EmbeddedRuntime
@@ -66,15 +67,11 @@ class ManagerBase:
 
     def _close_scheduler(self) -> None:
         """Let the scheduler finish its background teardowns before Ray stops."""
-        from incontainer.scheduler.client import SCHEDULER_NAME
+        from incontainer.scheduler.client import stop_scheduler
 
-        try:
-            scheduler = self._ray.get_actor(SCHEDULER_NAME, namespace=self.namespace)
-        except ValueError:
-            return
         # On failure Ray stops next anyway and ends the scheduler's processes.
-        with contextlib.suppress(self._ray.exceptions.RayError, TimeoutError):
-            self._ray.get(scheduler.close.remote(), timeout=120)
+        with contextlib.suppress(self._ray.exceptions.RayError, TimedOutError):
+            stop_scheduler(self.namespace)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -99,10 +96,11 @@ class ManagerBase:
             raise ContainerNotFoundError(container_id)
         return record
 
-    def _handle(self, container_id: str) -> Any:
+    def _handle(self, container_id: str, record: ContainerRecord | None = None) -> Any:
+        """Return the container's actor handle, or None; ``record`` saves a read."""
         handle = self._handles.get(container_id)
         if handle is None:
-            actor_name = self._record(container_id).actor_name
+            actor_name = (record or self._record(container_id)).actor_name
             if not actor_name:
                 return None
             try:

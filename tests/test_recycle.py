@@ -178,7 +178,7 @@ def test_pool_waits_for_returning_actor(
         pool.close()
 
 
-def test_worker_that_loaded_a_workspace_module_is_not_kept(
+def test_recycle_drops_worker_with_user_module(
     manager: ContainerManager,
 ) -> None:
     first = _running(manager, "own-module")
@@ -196,7 +196,7 @@ def test_worker_that_loaded_a_workspace_module_is_not_kept(
     manager.terminate_container(second)
 
 
-def test_info_of_a_recycled_container_comes_from_the_store(
+def test_info_of_recycled_container_from_store(
     manager: ContainerManager,
 ) -> None:
     other = ContainerManager(manager.runtime)

@@ -534,8 +534,8 @@ class ContainerActorImpl:
         reply = self._reply(run)
         if reply.error is None:
             with self._calls:
-                # Other calls for the ended container finish first; later
-                # ones find no container and are answered stale.
+                # Other calls for the ended container finish first. Later
+                # ones find no container and get a stale reply.
                 while self._calls_in_flight > 1:
                     self._calls.wait()
                 self.container_id = ""

@@ -5,7 +5,7 @@ WASM execution or a gVisor sandbox start, so the scheduler keeps container
 actors started ahead of need and reuses them. An actor is named after
 itself, not after a container, and the container record stores the name
 of the actor that serves it now. A pooled actor has loaded wasmtime and started a
-WASM worker process, but holds no container until a manager adopts it for
+WASM worker process, but has no container until a manager adopts it for
 one. After a one-shot container ends, the actor terminates it, wipes its
 files and sandbox, and goes back to the pool.
 """
@@ -177,18 +177,18 @@ class WarmPool:
             self._leased.pop(actor_name, None)
             if announced:
                 self._returning[node_id] = max(self._returning.get(node_id, 0) - 1, 0)
-            kept = (
+            keep_it = (
                 pooled is not None
                 and not self._closed
                 and node_id not in self._dropped
                 and len(self._idle.get(node_id, [])) < keep
             )
-            if kept:
+            if keep_it:
                 assert pooled is not None
                 self._idle.setdefault(node_id, []).append(pooled)
                 self.reused += 1
             self._changed.notify_all()
-        if pooled is not None and not kept:
+        if pooled is not None and not keep_it:
             ray.kill(pooled.handle, no_restart=True)
 
     def _missing(self, node_id: str) -> int:
@@ -205,12 +205,12 @@ class WarmPool:
         import ray
 
         with self._changed:
-            wanted = self._missing(node_id)
-            if wanted <= 0 or self._closed or node_id in self._dropped:
+            missing = self._missing(node_id)
+            if missing <= 0 or self._closed or node_id in self._dropped:
                 return
-            self._starting[node_id] = self._starting.get(node_id, 0) + wanted
+            self._starting[node_id] = self._starting.get(node_id, 0) + missing
         started = []
-        for _ in range(wanted):
+        for _ in range(missing):
             name = new_actor_name()
             handle = spawn_container_actor(
                 self.namespace, name, node_id, None, self.redis_url, self.data_dir
@@ -224,7 +224,7 @@ class WarmPool:
             raise
         finally:
             with self._changed:
-                self._starting[node_id] -= wanted
+                self._starting[node_id] -= missing
         with self._changed:
             closed = self._closed or node_id in self._dropped
             if not closed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,39 @@ def get_scheduler(
         num_cpus=0,
         scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True),
     ).remote(redis_url, data_dir, namespace, settings or SchedulerSettings())
+
+
+def stop_scheduler(namespace: str, timeout_s: float = 120.0) -> None:
+    """Close the namespace's scheduler actor, kill it and wait until its name is free.
+
+    Closing lets the scheduler finish the background teardown of finished
+    workloads. Raises TimedOutError when close or the name release takes
+    longer than ``timeout_s``.
+    """
+    import ray
+
+    try:
+        scheduler = ray.get_actor(SCHEDULER_NAME, namespace=namespace)
+    except ValueError:
+        return
+    deadline = time.monotonic() + timeout_s
+    try:
+        ray.get(scheduler.close.remote(), timeout=timeout_s)
+    except ray.exceptions.GetTimeoutError:
+        raise TimedOutError(
+            f"scheduler {SCHEDULER_NAME!r} did not close within {timeout_s} s"
+        ) from None
+    finally:
+        ray.kill(scheduler, no_restart=True)
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(SCHEDULER_NAME, namespace=namespace)
+        except ValueError:
+            return
+        time.sleep(0.1)
+    raise TimedOutError(
+        f"scheduler actor {SCHEDULER_NAME!r} still exists {timeout_s} s after kill"
+    )
 
 
 def _get(ref: Any) -> Any:

@@ -21,7 +21,7 @@ from incontainer import ContainerConfig, Workload, create_container_manager
 from incontainer._util.ray_local import configure_loopback_env
 from incontainer._util.redis_server import RedisServer
 from incontainer.manager import ContainerManager
-from incontainer.scheduler.client import SCHEDULER_NAME, map_workloads
+from incontainer.scheduler.client import map_workloads, stop_scheduler
 from incontainer.scheduler.service import SchedulerSettings
 
 NAMESPACE = "incontainer-multinode"
@@ -75,12 +75,7 @@ def manager(
         redis_url=redis_server.url, data_dir=tmp_path / "data", namespace=NAMESPACE
     ) as created:
         yield created
-        try:
-            scheduler = ray.get_actor(SCHEDULER_NAME, namespace=NAMESPACE)
-        except ValueError:
-            return
-        ray.get(scheduler.close.remote())
-        ray.kill(scheduler, no_restart=True)
+        stop_scheduler(NAMESPACE)
 
 
 def _auto(name: str, code: str) -> Workload:

@@ -20,7 +20,7 @@ from incontainer import (
     create_container_manager,
 )
 from incontainer.manager import ContainerManager
-from incontainer.scheduler.client import SCHEDULER_NAME
+from incontainer.scheduler.client import stop_scheduler
 
 NAMESPACE = "incontainer-test"
 
@@ -34,12 +34,7 @@ def manager(
     ) as created:
         assert ray.get(created.scheduler().wait_ready.remote(120))
         yield created
-        try:
-            scheduler = ray.get_actor(SCHEDULER_NAME, namespace=NAMESPACE)
-        except ValueError:
-            return
-        ray.get(scheduler.close.remote())
-        ray.kill(scheduler, no_restart=True)
+        stop_scheduler(NAMESPACE)
 
 
 def _auto(name: str, code: str) -> Workload:
